@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from mailboxes.validators import normalize_local_part
+
+
+class MailboxState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DEACTIVATED = "deactivated", "Deactivated"
+
+
+class SyncStatus(models.TextChoices):
+    """What the panel shows per account: whether the mail servers have caught up."""
+
+    UPDATING = "updating", "Updating"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+
+
+def _validate_local_part(value: str) -> None:
+    normalize_local_part(value)
+
+
+class Mailbox(models.Model):
+    """An e-mail account: an address on a domain with a password and a mail store."""
+
+    domain = models.ForeignKey("domains.Domain", on_delete=models.PROTECT, related_name="mailboxes")
+    local_part = models.CharField(max_length=64, validators=[_validate_local_part])
+    first_name = models.CharField("name / description", max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    password_hash = models.CharField(max_length=255)
+    state = models.CharField(
+        max_length=16, choices=MailboxState.choices, default=MailboxState.ACTIVE
+    )
+    quota_bytes = models.BigIntegerField(default=0, help_text="0 means unlimited")
+    # The domain's desired_version at this mailbox's last change (see Domain).
+    changed_version = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["domain__name", "local_part"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "local_part"], name="mailbox_unique_address"),
+            models.CheckConstraint(condition=Q(quota_bytes__gte=0), name="mailbox_quota_gte_0"),
+            models.CheckConstraint(
+                condition=Q(state__in=MailboxState.values), name="mailbox_state_valid"
+            ),
+        ]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{self.domain.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == MailboxState.ACTIVE
+
+    @property
+    def sync_status(self) -> SyncStatus:
+        if self.changed_version > self.domain.applied_version:
+            return SyncStatus.UPDATING
+        return SyncStatus.ONLINE if self.is_active else SyncStatus.OFFLINE
+
+    @property
+    def sync_error(self) -> str:
+        """The reason the last apply failed, while this mailbox's change is still pending."""
+        if self.sync_status == SyncStatus.UPDATING:
+            return self.domain.apply_error
+        return ""

@@ -1,0 +1,150 @@
+"""Every write to a mailbox goes through here: validated, audited, provisioned on commit."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from domains.models import Domain
+from mailboxes.models import Mailbox, MailboxState
+from mailboxes.passwords import hash_password, validate_mailbox_password
+from mailboxes.validators import format_size, normalize_local_part
+from provisioning.services import domain_bump
+from security.audit import Actor, audit_record
+
+
+def _field_error(field: str, exc: ValidationError) -> ValidationError:
+    return ValidationError({field: exc.messages})
+
+
+def _check_plan(domain: Domain, *, quota_bytes: int, adding: bool) -> None:
+    plan = domain.organization.plan
+    if plan is None:
+        return
+    if plan.max_quota_bytes is not None and (quota_bytes == 0 or quota_bytes > plan.max_quota_bytes):
+        raise ValidationError(
+            {"quota": f"The plan allows at most {format_size(plan.max_quota_bytes)} per account."}
+        )
+    if adding and plan.max_accounts is not None:
+        used = Mailbox.objects.filter(domain__organization=domain.organization).count()
+        if used >= plan.max_accounts:
+            raise ValidationError(
+                {"local_part": f"The plan's limit of {plan.max_accounts} accounts is reached."}
+            )
+
+
+def _mark_changed(mailbox: Mailbox) -> None:
+    mailbox.changed_version = domain_bump(mailbox.domain)
+
+
+@transaction.atomic
+def mailbox_create(
+    *,
+    actor: Actor,
+    domain: Domain,
+    local_part: str,
+    password: str,
+    quota_bytes: int = 0,
+    first_name: str = "",
+    last_name: str = "",
+) -> Mailbox:
+    try:
+        local_part = normalize_local_part(local_part)
+    except ValidationError as exc:
+        raise _field_error("local_part", exc) from exc
+    try:
+        validate_mailbox_password(password)
+    except ValidationError as exc:
+        raise _field_error("password", exc) from exc
+    if not domain.is_active:
+        raise ValidationError({"domain": f"The domain {domain.name} is not active."})
+    if quota_bytes < 0:
+        raise ValidationError({"quota": "The storage quota cannot be negative."})
+    if Mailbox.objects.filter(domain=domain, local_part=local_part).exists():
+        raise ValidationError({"local_part": f"{local_part}@{domain.name} already exists."})
+    _check_plan(domain, quota_bytes=quota_bytes, adding=True)
+
+    mailbox = Mailbox(
+        domain=domain,
+        local_part=local_part,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        password_hash=hash_password(password),
+        password_changed_at=timezone.now(),
+        quota_bytes=quota_bytes,
+    )
+    mailbox.full_clean()
+    _mark_changed(mailbox)
+    mailbox.save()
+    audit_record(
+        actor=actor,
+        action="mailbox.create",
+        obj=mailbox,
+        organization=domain.organization,
+        after={"address": mailbox.address, "quota_bytes": quota_bytes, "state": mailbox.state},
+    )
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_set_password(*, actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
+    try:
+        validate_mailbox_password(password)
+    except ValidationError as exc:
+        raise _field_error("password", exc) from exc
+    mailbox.password_hash = hash_password(password)
+    mailbox.password_changed_at = timezone.now()
+    _mark_changed(mailbox)
+    mailbox.save(update_fields=["password_hash", "password_changed_at", "changed_version", "updated_at"])
+    audit_record(
+        actor=actor, action="mailbox.set_password", obj=mailbox, organization=mailbox.domain.organization
+    )
+    return mailbox
+
+
+def _set_state(*, actor: Actor, mailbox: Mailbox, state: MailboxState, action: str) -> Mailbox:
+    if mailbox.state == state:
+        raise ValidationError({"state": f"{mailbox.address} is already {state.label.lower()}."})
+    before = mailbox.state
+    mailbox.state = state
+    _mark_changed(mailbox)
+    mailbox.save(update_fields=["state", "changed_version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=mailbox,
+        organization=mailbox.domain.organization,
+        before={"state": before},
+        after={"state": state.value},
+    )
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_deactivate(*, actor: Actor, mailbox: Mailbox) -> Mailbox:
+    return _set_state(
+        actor=actor, mailbox=mailbox, state=MailboxState.DEACTIVATED, action="mailbox.deactivate"
+    )
+
+
+@transaction.atomic
+def mailbox_reactivate(*, actor: Actor, mailbox: Mailbox) -> Mailbox:
+    return _set_state(
+        actor=actor, mailbox=mailbox, state=MailboxState.ACTIVE, action="mailbox.reactivate"
+    )
+
+
+@transaction.atomic
+def mailbox_delete(*, actor: Actor, mailbox: Mailbox) -> None:
+    """Remove the account; its node refuses the address, cuts sessions, moves the mail aside."""
+    domain = mailbox.domain
+    audit_record(
+        actor=actor,
+        action="mailbox.delete",
+        obj=mailbox,
+        organization=domain.organization,
+        before={"address": mailbox.address, "state": mailbox.state},
+    )
+    domain_bump(domain)
+    mailbox.delete()

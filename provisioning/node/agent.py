@@ -1,0 +1,159 @@
+"""The node agent: applies one domain's desired state to the files Postfix and Dovecot read.
+
+It runs on the mail node (as root, fed by the Celery queue node.<name>) and keeps its own
+memory of what it last applied per domain under agent/, so it can tell which accounts went
+away (to cut their sessions and move their mail aside) without asking the panel.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioning.node.files import atomic_write, write_map
+from provisioning.node.paths import POSTFIX_MAPS, NodePaths
+from provisioning.node.render import render_dovecot, render_postfix
+from provisioning.node.state import DomainState, plan_apply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApplyResult:
+    domain: str
+    version: int
+    stale: bool = False
+    written: list[str] = field(default_factory=list)
+    kicked: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class NodeAgent:
+    def __init__(self, paths: NodePaths, *, map_type: str = "cdb") -> None:
+        self.paths = paths
+        self.map_type = map_type
+
+    # --- the one entry point -------------------------------------------------------------
+    def apply_domain(self, new: DomainState) -> ApplyResult:
+        started = time.monotonic()
+        result = ApplyResult(domain=new.name, version=new.version)
+        with self._node_lock():
+            old = self._load_applied(new.name)
+            if old is not None and old.version > new.version:
+                result.stale = True  # a newer state was applied already; never go back
+                return result
+            plan = plan_apply(old, new)
+            result.written += self._write_postfix(plan.postfix_first)
+            result.written += self._write_dovecot(plan.dovecot_first)
+            for address in plan.kick:
+                self._kick(address)
+                result.kicked.append(address)
+            for local_part in plan.move_homes:
+                if self._move_home(new.name, local_part):
+                    result.moved.append(f"{local_part}@{new.name}")
+            result.written += self._write_dovecot(plan.final)
+            result.written += self._write_postfix(plan.final)
+            self._save_applied(plan.final)
+        result.seconds = time.monotonic() - started
+        return result
+
+    # --- Dovecot -------------------------------------------------------------------------
+    def _write_dovecot(self, state: DomainState) -> list[str]:
+        written = []
+        for kind, text in render_dovecot(state).items():
+            path = self.paths.dovecot_domain_dir(kind) / state.name
+            if atomic_write(path, text, mode=0o640, owner="root", group="dovecot"):
+                written.append(str(path.relative_to(self.paths.root)))
+        return written
+
+    def _dovecot_running(self) -> bool:
+        pid_file = self.paths.run_dir / "dovecot" / "master.pid"
+        try:
+            os.kill(int(pid_file.read_text().strip()), 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def _kick(self, address: str) -> None:
+        if not self._dovecot_running():
+            return  # no Dovecot serving this folder: there is no session to cut
+        proc = subprocess.run(
+            ["doveadm", "-c", str(self.paths.dovecot_conf), "kick", address],
+            capture_output=True,
+            text=True,
+        )
+        # 0: kicked; 68 (EX_NOUSER): the user had no session.
+        if proc.returncode not in (0, 68):
+            raise RuntimeError(f"doveadm kick {address} failed: {proc.stderr.strip()}")
+
+    def _move_home(self, domain: str, local_part: str) -> bool:
+        home = self.paths.home(domain, local_part)
+        if not home.exists():
+            return False
+        self.paths.trash_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.paths.trash_dir / f"{local_part}@{domain}.{stamp}.{time.time_ns()}"
+        os.rename(home, target)
+        return True
+
+    # --- Postfix -------------------------------------------------------------------------
+    def _fragment(self, map_name: str, domain: str) -> Path:
+        return self.paths.agent_dir / "maps" / map_name / domain
+
+    def _write_postfix(self, state: DomainState) -> list[str]:
+        written = []
+        for map_name, text in render_postfix(state).items():
+            # Always re-assemble: write_map skips an unchanged map, and a crash between the
+            # fragment and the map must not leave the map stale.
+            atomic_write(self._fragment(map_name, state.name), text, mode=0o600, group=None)
+            if write_map(
+                self.paths.maps_dir, map_name, self._assemble(map_name), map_type=self.map_type
+            ):
+                written.append(f"postfix/maps/{map_name}")
+        return written
+
+    def _assemble(self, map_name: str) -> str:
+        folder = self.paths.agent_dir / "maps" / map_name
+        parts = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        return "".join(p.read_text("utf-8") for p in parts)
+
+    def ensure_maps(self) -> None:
+        """Make every map exist (empty if no domain has lines yet), so Postfix can start."""
+        for map_name in POSTFIX_MAPS:
+            (self.paths.agent_dir / "maps" / map_name).mkdir(parents=True, exist_ok=True)
+            write_map(self.paths.maps_dir, map_name, self._assemble(map_name), map_type=self.map_type)
+
+    # --- the agent's memory --------------------------------------------------------------
+    def _state_file(self, domain: str) -> Path:
+        return self.paths.agent_dir / "domains" / f"{domain}.json"
+
+    def _load_applied(self, domain: str) -> DomainState | None:
+        try:
+            return DomainState.from_json(json.loads(self._state_file(domain).read_text("utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def _save_applied(self, state: DomainState) -> None:
+        atomic_write(
+            self._state_file(state.name), json.dumps(state.to_json()), mode=0o600, group=None
+        )
+
+    @contextmanager
+    def _node_lock(self) -> Iterator[None]:
+        # Node-wide maps are assembled from every domain's fragment: one apply at a time.
+        self.paths.agent_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.agent_dir / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,121 @@
+"""Safe writes of the files Postfix and Dovecot read (see shared MAILSTACK.md, section 0).
+
+Dovecot notices a changed passwd-file only by its whole-second mtime or size, checked at most
+once a second, so every write bumps the mtime past the old one. Postfix notices a replaced
+indexed map because the old inode is unlinked; maps are built under a temporary name and
+renamed into place so a reader never sees half a map. Unchanged content is never rewritten.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+MAP_SUFFIX = {"cdb": ".cdb", "lmdb": ".lmdb", "hash": ".db"}
+
+
+class NodeFileError(RuntimeError):
+    """A file could not be written or a map could not be built."""
+
+
+def _ids(owner: str | None, group: str | None) -> tuple[int, int]:
+    uid = -1
+    gid = -1
+    if os.geteuid() == 0:
+        if owner:
+            try:
+                uid = pwd.getpwnam(owner).pw_uid
+            except KeyError:
+                uid = -1
+        if group:
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                gid = -1
+    return uid, gid
+
+
+def atomic_write(
+    path: Path,
+    text: str,
+    *,
+    mode: int = 0o640,
+    owner: str | None = "root",
+    group: str | None = "dovecot",
+    force: bool = False,
+) -> bool:
+    """Replace path with text; return False (and touch nothing) when it already holds text."""
+    data = text.encode("utf-8")
+    if not force:
+        try:
+            if path.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        uid, gid = _ids(owner, group)
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)
+        try:
+            old = int(os.stat(path).st_mtime)
+        except FileNotFoundError:
+            old = 0
+        new = max(int(time.time()), old + 1)
+        os.utime(tmp, (new, new))
+        os.rename(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def postmap_binary() -> str:
+    found = shutil.which("postmap") or (
+        "/usr/sbin/postmap" if os.path.exists("/usr/sbin/postmap") else None
+    )
+    if not found:
+        raise NodeFileError("postmap not found: install Postfix on this mail node")
+    return found
+
+
+def write_map(maps_dir: Path, name: str, text: str, *, map_type: str) -> bool:
+    """Write a Postfix map's source and its indexed form; False when nothing changed."""
+    suffix = MAP_SUFFIX[map_type]
+    source = maps_dir / name
+    indexed = maps_dir / f"{name}{suffix}"
+    try:
+        unchanged = source.read_text("utf-8") == text and indexed.exists()
+    except FileNotFoundError:
+        unchanged = False
+    if unchanged:
+        return False
+    maps_dir.mkdir(parents=True, exist_ok=True)
+    staging = maps_dir / f".new.{name}"
+    atomic_write(staging, text, mode=0o644, group="root", force=True)
+    try:
+        subprocess.run(
+            [postmap_binary(), f"{map_type}:{staging}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise NodeFileError(f"postmap {name} failed: {exc.stderr.strip()}") from exc
+    finally:
+        staging.unlink(missing_ok=True)
+    os.rename(maps_dir / f".new.{name}{suffix}", indexed)
+    atomic_write(source, text, mode=0o644, group="root", force=True)
+    return True

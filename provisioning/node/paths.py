@@ -1,0 +1,87 @@
+"""Where everything lives inside one mail node's state folder.
+
+The node agent (which writes the data files) and the mailstack controller (which writes the
+daemon configuration and starts Postfix and Dovecot) share this one layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Postfix maps the agent builds; main.cf/master.cf reference them as "<type>:<maps_dir>/<name>".
+POSTFIX_MAPS = (
+    "virtual_domains",
+    "virtual_mailboxes",
+    "virtual_aliases",
+    "recipient_access",
+    "sender_login",
+)
+
+# Dovecot passwd-files, one per domain: dovecot.conf reads "<dir>/%d".
+DOVECOT_DOMAIN_FILES = ("users", "deny", "disabled")
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    root: Path
+
+    @property
+    def dovecot_dir(self) -> Path:
+        return self.root / "dovecot"
+
+    @property
+    def dovecot_conf(self) -> Path:
+        return self.dovecot_dir / "dovecot.conf"
+
+    def dovecot_domain_dir(self, kind: str) -> Path:
+        """users.d / deny.d / disabled.d: one passwd-file per domain inside."""
+        assert kind in DOVECOT_DOMAIN_FILES
+        return self.dovecot_dir / f"{kind}.d"
+
+    @property
+    def dovecot_masters(self) -> Path:
+        return self.dovecot_dir / "masters"
+
+    @property
+    def postfix_dir(self) -> Path:
+        """Postfix's config directory (main.cf, master.cf) for `postfix -c`."""
+        return self.root / "postfix"
+
+    @property
+    def maps_dir(self) -> Path:
+        return self.postfix_dir / "maps"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Mailbox homes: <mail_dir>/<domain>/<local part>/."""
+        return self.root / "mail"
+
+    @property
+    def trash_dir(self) -> Path:
+        """Homes of deleted mailboxes wait here (same filesystem, so moving is a rename)."""
+        return self.root / "trash"
+
+    @property
+    def sieve_admin_dir(self) -> Path:
+        return self.root / "sieve-admin"
+
+    @property
+    def agent_dir(self) -> Path:
+        """The agent's own memory: last applied state and map fragments per domain."""
+        return self.root / "agent"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    def home(self, domain: str, local_part: str) -> Path:
+        return self.mail_dir / domain / local_part

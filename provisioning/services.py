@@ -1,0 +1,97 @@
+"""The panel's side of provisioning: versions, dispatch, acknowledgements, reconciliation.
+
+Every service that changes what a mail node serves calls domain_bump() inside its transaction;
+the change is sent to the node once the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from domains.models import Domain
+from provisioning.models import MailNode
+
+log = logging.getLogger(__name__)
+
+
+def default_node() -> MailNode:
+    node, _ = MailNode.objects.get_or_create(name=settings.DEFAULT_MAIL_NODE)
+    return node
+
+
+def domain_bump(domain: Domain) -> int:
+    """Count one more change to the domain; return the version that carries it.
+
+    Must run inside the caller's transaction; the UPDATE also serialises concurrent changes
+    to one domain. The domain is sent to its node when the transaction commits.
+    """
+    Domain.objects.filter(pk=domain.pk).update(desired_version=F("desired_version") + 1)
+    version = Domain.objects.values_list("desired_version", flat=True).get(pk=domain.pk)
+    domain.desired_version = version
+    domain_id = domain.pk
+    # robust: a broker outage must not fail the (already committed) change; reconcile resends.
+    transaction.on_commit(lambda: dispatch(domain_id), robust=True)
+    return version
+
+
+def dispatch(domain_id: int, *, force: bool = False) -> None:
+    from provisioning.tasks import provision_domain
+
+    provision_domain.delay(domain_id, force)
+
+
+def claim_for_sending(domain_id: int, *, force: bool = False) -> Domain | None:
+    """Claim the right to send the domain's current version; None if there is nothing to send.
+
+    A conditional UPDATE, so that of many queued sends for the same change only one builds
+    and ships the state (changes made in a burst coalesce into one apply).
+    """
+    domain = Domain.objects.select_related("node").filter(pk=domain_id).first()
+    if domain is None:
+        return None
+    if domain.applied_version >= domain.desired_version:
+        return None
+    if not force and domain.sent_version >= domain.desired_version:
+        return None
+    claimed = Domain.objects.filter(
+        pk=domain_id, sent_version=domain.sent_version, desired_version=domain.desired_version
+    ).update(sent_version=domain.desired_version, sent_at=timezone.now())
+    if not claimed and not force:
+        return None
+    domain.sent_version = domain.desired_version
+    return domain
+
+
+def record_applied(domain_id: int, version: int, error: str = "") -> None:
+    """The node's acknowledgement: version applied, or the reason it could not be."""
+    now = timezone.now()
+    if error:
+        Domain.objects.filter(pk=domain_id, applied_version__lt=version).update(
+            apply_error=error[:2000], apply_error_at=now
+        )
+        log.warning("domain %s version %s failed to apply: %s", domain_id, version, error)
+        return
+    Domain.objects.filter(pk=domain_id, applied_version__lt=version).update(
+        applied_version=version, applied_at=now, apply_error="", apply_error_at=None
+    )
+
+
+def domains_to_resend() -> list[tuple[int, bool]]:
+    """(domain id, force) for every lagging domain whose change was never sent (the broker
+    was down at commit) or was sent long enough ago to count as lost (message lost, worker
+    dead, node down, or the apply failed and should be retried)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING_RESEND_AFTER_SECONDS)
+    lagging = Domain.objects.lagging()
+    unsent = lagging.filter(sent_version__lt=F("desired_version"))
+    stale = lagging.filter(sent_version__gte=F("desired_version")).filter(
+        Q(sent_at__isnull=True) | Q(sent_at__lt=cutoff)
+    )
+    return [(pk, False) for pk in unsent.values_list("id", flat=True)] + [
+        (pk, True) for pk in stale.values_list("id", flat=True)
+    ]

@@ -1,0 +1,139 @@
+"""TempusMail settings: the one place configuration is read, always from the environment.
+
+With no environment at all this runs on SQLite with Celery tasks executed in-process (no broker),
+writing the local mail node's files under var/mailstack. Every variable is documented in
+.env.example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "organizations",
+    "domains",
+    "mailboxes",
+    "security",
+    "webmail_settings",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tempusmail.urls"
+WSGI_APPLICATION = "tempusmail.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+(BASE_DIR / "var").mkdir(exist_ok=True)  # the embedded default keeps its files here
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file-backed test database, so that a worker process started by the tests sees it.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
+        "TEST_SQLITE_NAME", default=str(BASE_DIR / "var" / "test-db.sqlite3")
+    )
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+
+LOGIN_URL = "admin:login"
+
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Celery -------------------------------------------------------------------------------
+# No broker configured: tasks run in-process, so the README's run command needs no Redis.
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://localhost/"
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_DEFAULT_QUEUE = "panel"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-provisioning": {
+        "task": "provisioning.tasks.reconcile",
+        "schedule": env.float("PROVISIONING_RECONCILE_SECONDS", default=30.0),
+    },
+}
+
+# --- Provisioning -------------------------------------------------------------------------
+# The mail node that new domains are placed on, and the folder its agent writes into when it
+# runs on this machine (the same folder `manage.py mailstack start` serves from).
+DEFAULT_MAIL_NODE = env.str("DEFAULT_MAIL_NODE", default="local")
+MAILNODE_DIR = Path(env.str("MAILNODE_DIR", default=str(BASE_DIR / "var" / "mailstack"))).resolve()
+MAILNODE_MAP_TYPE = env.str("MAILNODE_MAP_TYPE", default="cdb")
+# A change not acknowledged within this many seconds is sent again by the reconcile task.
+PROVISIONING_RESEND_AFTER_SECONDS = env.float("PROVISIONING_RESEND_AFTER_SECONDS", default=20.0)
+# SHA512-CRYPT rounds: Dovecot verifies in one auth process, so this caps logins/s per node.
+MAILBOX_HASH_ROUNDS = env.int("MAILBOX_HASH_ROUNDS", default=5000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    # Per-task success lines would drown the commands' own output in eager mode.
+    "loggers": {"celery.app.trace": {"level": "WARNING"}},
+}

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class WebmailSettingsConfig(AppConfig):
+    name = "webmail_settings"

@@ -1,0 +1,1 @@
+# Identities, signatures and webmail preferences arrive with the self-service issue.
