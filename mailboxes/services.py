@@ -22,7 +22,9 @@ def _check_plan(domain: Domain, *, quota_bytes: int, adding: bool) -> None:
     plan = domain.organization.plan
     if plan is None:
         return
-    if plan.max_quota_bytes is not None and (quota_bytes == 0 or quota_bytes > plan.max_quota_bytes):
+    if plan.max_quota_bytes is not None and (
+        quota_bytes == 0 or quota_bytes > plan.max_quota_bytes
+    ):
         raise ValidationError(
             {"quota": f"The plan allows at most {format_size(plan.max_quota_bytes)} per account."}
         )
@@ -96,9 +98,14 @@ def mailbox_set_password(*, actor: Actor, mailbox: Mailbox, password: str) -> Ma
     mailbox.password_hash = hash_password(password)
     mailbox.password_changed_at = timezone.now()
     _mark_changed(mailbox)
-    mailbox.save(update_fields=["password_hash", "password_changed_at", "changed_version", "updated_at"])
+    mailbox.save(
+        update_fields=["password_hash", "password_changed_at", "changed_version", "updated_at"]
+    )
     audit_record(
-        actor=actor, action="mailbox.set_password", obj=mailbox, organization=mailbox.domain.organization
+        actor=actor,
+        action="mailbox.set_password",
+        obj=mailbox,
+        organization=mailbox.domain.organization,
     )
     return mailbox
 

@@ -23,4 +23,4 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         )
         for pk, local_part, password_hash, state, quota_bytes in rows.iterator(chunk_size=5000)
     )
-    return DomainState(name=domain.name, version=version, accounts=accounts)
+    return DomainState(id=domain.pk, name=domain.name, version=version, accounts=accounts)

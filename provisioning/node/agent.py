@@ -48,9 +48,14 @@ class NodeAgent:
         result = ApplyResult(domain=new.name, version=new.version)
         with self._node_lock():
             old = self._load_applied(new.name)
-            if old is not None and old.version > new.version:
+            # (A domain deleted and created again under the same name restarts its versions.)
+            if old is not None and old.id == new.id and old.version > new.version:
                 result.stale = True  # a newer state was applied already; never go back
                 return result
+            # Render the final state once before touching any file: a value that could not be
+            # written safely aborts the whole apply, leaving the node as it was.
+            render_dovecot(new)
+            render_postfix(new)
             plan = plan_apply(old, new)
             result.written += self._write_postfix(plan.postfix_first)
             result.written += self._write_dovecot(plan.dovecot_first)
@@ -130,7 +135,9 @@ class NodeAgent:
         """Make every map exist (empty if no domain has lines yet), so Postfix can start."""
         for map_name in POSTFIX_MAPS:
             (self.paths.agent_dir / "maps" / map_name).mkdir(parents=True, exist_ok=True)
-            write_map(self.paths.maps_dir, map_name, self._assemble(map_name), map_type=self.map_type)
+            write_map(
+                self.paths.maps_dir, map_name, self._assemble(map_name), map_type=self.map_type
+            )
 
     # --- the agent's memory --------------------------------------------------------------
     def _state_file(self, domain: str) -> Path:

@@ -65,9 +65,7 @@ def render_dovecot_deny(state: DomainState) -> str:
 
 def render_dovecot_disabled(state: DomainState) -> str:
     """Deactivated accounts: every login refused, whatever the protocol."""
-    return _lines(
-        sorted(_check_account(state, a) for a in state.accounts if not a.active)
-    )
+    return _lines(sorted(_check_account(state, a) for a in state.accounts if not a.active))
 
 
 def render_dovecot(state: DomainState) -> dict[str, str]:
@@ -85,9 +83,7 @@ def render_postfix(state: DomainState) -> dict[str, str]:
     addresses = [(_check_account(state, a), a) for a in accounts]
     return {
         "virtual_domains": _lines([f"{domain} OK"]),
-        "virtual_mailboxes": _lines(
-            [f"{addr} {domain}/{a.local_part}/" for addr, a in addresses]
-        ),
+        "virtual_mailboxes": _lines([f"{addr} {domain}/{a.local_part}/" for addr, a in addresses]),
         "virtual_aliases": "",
         "recipient_access": _lines(
             [f"{addr} 550 5.2.1 Mailbox disabled" for addr, a in addresses if not a.active]

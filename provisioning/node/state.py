@@ -21,6 +21,8 @@ class AccountState:
 
 @dataclass(frozen=True)
 class DomainState:
+    # id tells a re-created domain of the same name from the old one (versions restart).
+    id: int
     name: str
     version: int
     accounts: tuple[AccountState, ...] = field(default_factory=tuple)
@@ -34,7 +36,9 @@ class DomainState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DomainState:
         accounts = tuple(AccountState(**a) for a in data.get("accounts", ()))
-        return cls(name=data["name"], version=int(data["version"]), accounts=accounts)
+        return cls(
+            id=int(data["id"]), name=data["name"], version=int(data["version"]), accounts=accounts
+        )
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,7 @@ def plan_apply(old: DomainState | None, new: DomainState) -> ApplyPlan:
     kick = [
         new.address(old_accounts[lp])
         for lp in old_accounts
-        if old_accounts[lp].active
-        and (lp in gone or not new_accounts[lp].active)
+        if old_accounts[lp].active and (lp in gone or not new_accounts[lp].active)
     ]
 
     postfix_first: list[AccountState] = []

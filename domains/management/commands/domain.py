@@ -25,7 +25,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "list":
             for d in Domain.objects.select_related("organization", "node"):
-                state = "in sync" if d.is_in_sync else f"updating (v{d.applied_version}/{d.desired_version})"
+                state = (
+                    "in sync"
+                    if d.is_in_sync
+                    else f"updating (v{d.applied_version}/{d.desired_version})"
+                )
                 self.stdout.write(f"{d.name}\t{d.organization.name}\t{d.node.name}\t{state}")
             return
         org = Organization.objects.filter(name=options["organization"]).first()
@@ -37,5 +41,7 @@ class Command(BaseCommand):
             if node is None:
                 raise CommandError(f"node: no mail node named “{options['node']}”.")
         with user_errors():
-            domain = domain_create(actor=cli_actor(), name=options["name"], organization=org, node=node)
+            domain = domain_create(
+                actor=cli_actor(), name=options["name"], organization=org, node=node
+            )
         self.stdout.write(f"created domain {domain.name} on node {domain.node.name}")

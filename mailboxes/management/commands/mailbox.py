@@ -28,7 +28,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Read the password from the first line of stdin (else one is generated and printed).",
         )
-        create.add_argument("--quota", default="0", help="Storage quota, e.g. 500M, 2G; 0 = unlimited.")
+        create.add_argument(
+            "--quota", default="0", help="Storage quota, e.g. 500M, 2G; 0 = unlimited."
+        )
         create.add_argument("--first-name", default="", help="Name or description.")
         create.add_argument("--last-name", default="")
         setpw = sub.add_parser("set-password", help="Change a mailbox's password.")
@@ -71,15 +73,21 @@ class Command(BaseCommand):
 
     def _set_password(self, options: dict[str, Any]) -> None:
         mailbox = mailbox_by_address(options["address"])
-        services.mailbox_set_password(actor=cli_actor(), mailbox=mailbox, password=read_password_stdin())
+        services.mailbox_set_password(
+            actor=cli_actor(), mailbox=mailbox, password=read_password_stdin()
+        )
         self.stdout.write(f"password changed for {mailbox.address}")
 
     def _deactivate(self, options: dict[str, Any]) -> None:
-        mailbox = services.mailbox_deactivate(actor=cli_actor(), mailbox=mailbox_by_address(options["address"]))
+        mailbox = services.mailbox_deactivate(
+            actor=cli_actor(), mailbox=mailbox_by_address(options["address"])
+        )
         self.stdout.write(f"deactivated {mailbox.address}")
 
     def _reactivate(self, options: dict[str, Any]) -> None:
-        mailbox = services.mailbox_reactivate(actor=cli_actor(), mailbox=mailbox_by_address(options["address"]))
+        mailbox = services.mailbox_reactivate(
+            actor=cli_actor(), mailbox=mailbox_by_address(options["address"])
+        )
         self.stdout.write(f"reactivated {mailbox.address}")
 
     def _delete(self, options: dict[str, Any]) -> None:
@@ -94,7 +102,9 @@ class Command(BaseCommand):
         if domain is None:
             raise CommandError(f"domain: no domain {domain_name}.")
         rows = []
-        for mailbox in Mailbox.objects.filter(domain=domain).select_related("domain").order_by("local_part"):
+        for mailbox in (
+            Mailbox.objects.filter(domain=domain).select_related("domain").order_by("local_part")
+        ):
             rows.append(
                 {
                     "address": mailbox.address,

@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test venv lint format mailstack
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+# The panel on the embedded default: SQLite, tasks run in-process, demo login printed.
+run: venv
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py demo
+	@echo "Panel: http://127.0.0.1:8000/  (mail servers: python manage.py mailstack start)"
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# The whole suite, with the live Postfix/Dovecot test bed (installs what is missing, as root).
+test: venv
+	bash scripts/setup-system.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+mailstack: venv
+	$(BIN)/python manage.py mailstack start

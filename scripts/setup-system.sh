@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs, on Debian and as root, the system packages the test bed needs when any is missing
+# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, Redis), and
+# starts Redis when it is installed but not answering. Safe to run again: it only fills gaps.
+set -euo pipefail
+
+packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
+          dovecot-sieve dovecot-managesieved redis-server)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${missing[*]} (run this script as root to install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  # "No configuration": the test bed runs private Postfix instances, never the system one.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "starting redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi

@@ -1,0 +1,167 @@
+"""Shared fixtures: a private mail stack, a real Celery worker process, and factories.
+
+The whole session points the local mail node at one private state folder, so no test ever
+writes into the developer's var/mailstack. Tests that need the live loop ask for `live`: it
+starts (once) Postfix + Dovecot on loopback high ports and a Celery worker process consuming
+Redis, and switches this process from eager tasks to that broker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tempusmail.celery import app as celery_app
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def node_root() -> Iterator[Path]:
+    # Not pytest's tmp_path: its folders are 0700, and Dovecot's auth and mail processes run
+    # as other users that must reach the files inside.
+    root = Path(tempfile.mkdtemp(prefix="tempusmail-test-node-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_node_in_private_folder(node_root: Path) -> None:
+    settings.MAILNODE_DIR = node_root
+
+
+@pytest.fixture
+def domain_name() -> str:
+    """A fresh domain name per test: the node agent remembers domains across tests."""
+    return f"t{os.getpid()}-{next(_names)}-{int(time.time() * 1000) % 10**8}.test"
+
+
+# --- the live test bed -------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    root: Path
+    ports: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def mailstack(node_root: Path) -> Iterator[Stack]:
+    from provisioning.mailstack.controller import MailStack
+
+    stack = MailStack(node_root, map_type=settings.MAILNODE_MAP_TYPE)
+    ports = stack.start()
+    try:
+        yield Stack(root=node_root, ports=ports)
+    finally:
+        stack.stop()
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker -B` process: the panel's worker and the local node's agent."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        schedule = self.log_dir / f"beat-{self.starts}"
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "tempusmail", "worker", "-B",
+            "-Q", f"panel,node.{settings.DEFAULT_MAIL_NODE}", "-c", "2", "-l", "info",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-s", str(schedule), "-n", f"test{self.starts}@%h",
+        ]  # fmt: skip
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=out)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{log.read_text()[-3000:]}")
+            if b"ready." in log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"celery worker not ready in {timeout}s:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # warm shutdown: finishes the task at hand
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    mailstack: Stack, django_db_setup: None, django_db_blocker: object, tmp_path_factory
+) -> Iterator[Worker]:
+    import redis
+
+    redis.Redis.from_url(TEST_BROKER).flushdb()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tempusmail.settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": TEST_BROKER,
+        "MAILNODE_DIR": str(mailstack.root),
+        "MAILNODE_MAP_TYPE": settings.MAILNODE_MAP_TYPE,
+        "DEFAULT_MAIL_NODE": settings.DEFAULT_MAIL_NODE,
+        "PROVISIONING_RECONCILE_SECONDS": "1",
+        "PROVISIONING_RESEND_AFTER_SECONDS": "3",
+        "MAILBOX_HASH_ROUNDS": str(settings.MAILBOX_HASH_ROUNDS),
+    }
+    w = Worker(env, tmp_path_factory.mktemp("worker"))
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def live(mailstack: Stack, worker: Worker, transactional_db: None) -> Iterator[Stack]:
+    """The live loop: committed data, tasks through Redis to the worker, real daemons."""
+    worker.start()  # a test before may have stopped it
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = TEST_BROKER
+    celery_app.close()  # drop the in-memory pool eager calls created
+    try:
+        yield mailstack
+    finally:
+        celery_app.conf.task_always_eager = True
+        celery_app.conf.broker_url = "memory://localhost/"
+        celery_app.close()

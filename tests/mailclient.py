@@ -1,0 +1,103 @@
+"""Small over-the-wire clients for the live test bed (loopback only)."""
+
+from __future__ import annotations
+
+import imaplib
+import poplib
+import smtplib
+import time
+import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
+
+HOST = "127.0.0.1"
+# The test bed trusts 127.0.0.1 (mynetworks); a client bound to this address is "the internet".
+INTERNET = "127.0.0.9"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, every: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+
+
+def imap_login(ports: dict[str, int], user: str, password: str) -> bool:
+    try:
+        with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
+            imap.login(user, password)
+            imap.logout()
+        return True
+    except imaplib.IMAP4.error:
+        return False
+
+
+def imap_session(ports: dict[str, int], user: str, password: str) -> imaplib.IMAP4:
+    imap = imaplib.IMAP4(HOST, ports["imap"], timeout=10)
+    imap.login(user, password)
+    return imap
+
+
+def pop3_login(ports: dict[str, int], user: str, password: str) -> bool:
+    pop = poplib.POP3(HOST, ports["pop3"], timeout=10)
+    try:
+        pop.user(user)
+        pop.pass_(password)
+        return True
+    except poplib.error_proto:
+        return False
+    finally:
+        try:
+            pop.quit()
+        except (poplib.error_proto, OSError):
+            pass
+
+
+def smtp_auth(ports: dict[str, int], user: str, password: str) -> bool:
+    with smtplib.SMTP(HOST, ports["submission"], timeout=10) as smtp:
+        smtp.ehlo("client.test")
+        try:
+            smtp.login(user, password)
+            return True
+        except smtplib.SMTPAuthenticationError:
+            return False
+
+
+def send_inbound(
+    ports: dict[str, int], to: str, *, sender: str = "someone@internet.test", subject: str = ""
+) -> tuple[int, str]:
+    """Deliver a message to the inbound port as a host on the internet would.
+
+    Returns (code, text) of the RCPT reply, or of DATA when RCPT was accepted.
+    """
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject or f"test {uuid.uuid4()}"
+    msg.set_content("hello over the wire\n")
+    with smtplib.SMTP(HOST, ports["smtp"], timeout=10, source_address=(INTERNET, 0)) as smtp:
+        smtp.ehlo("mx.internet.test")
+        smtp.mail(sender)
+        code, text = smtp.rcpt(to)
+        if code >= 400:
+            smtp.rset()
+            return code, text.decode()
+        code, text = smtp.data(msg.as_bytes())
+        return code, text.decode()
+
+
+def inbox_subjects(ports: dict[str, int], user: str, password: str) -> list[str]:
+    with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
+        imap.login(user, password)
+        imap.select("INBOX", readonly=True)
+        _, data = imap.search(None, "ALL")
+        subjects = []
+        for num in data[0].split():
+            _, parts = imap.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            header = parts[0][1].decode() if parts and isinstance(parts[0], tuple) else ""
+            subjects.append(header.replace("Subject:", "").strip())
+        imap.logout()
+        return subjects

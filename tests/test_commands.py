@@ -1,0 +1,165 @@
+"""The management commands ops scripts rely on: output, exit status, and nothing half-done."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from domains.models import Domain
+from mailboxes.models import Mailbox
+from mailboxes.passwords import verify_password
+from organizations.models import Organization
+from security.models import AuditEvent
+from tests.conftest import REPO, _database_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args: str, stdin: str = "") -> str:
+    out = io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        call_command(*args, stdout=out)
+    finally:
+        sys.stdin = old_stdin
+    return out.getvalue()
+
+
+@pytest.fixture
+def domain(domain_name: str) -> str:
+    run("organization", "create", "Acme")
+    run("domain", "create", domain_name, "--organization", "Acme")
+    return domain_name
+
+
+def _counts() -> tuple[int, int, int, int]:
+    return (
+        Organization.objects.count(),
+        Domain.objects.count(),
+        Mailbox.objects.count(),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_create_and_list_mailbox(domain: str) -> None:
+    out = run("mailbox", "create", f"Alice@{domain}", "--password-stdin", "--quota", "1G",
+              stdin="s3cret-pass\n")  # fmt: skip
+    assert f"created alice@{domain} (quota 1G)" in out
+    mailbox = Mailbox.objects.get(local_part="alice")
+    assert mailbox.quota_bytes == 1024**3
+    assert mailbox.password_hash.startswith("$6$")
+    assert verify_password("s3cret-pass", mailbox.password_hash)
+    listing = run("mailbox", "list", domain)
+    assert f"alice@{domain}\tonline\t1G" in listing
+
+
+def test_generated_password_is_printed_once(domain: str) -> None:
+    out = run("mailbox", "create", f"bob@{domain}")
+    password = out.split("password: ")[1].strip()
+    assert verify_password(password, Mailbox.objects.get(local_part="bob").password_hash)
+
+
+def test_set_password_deactivate_reactivate_delete(domain: str) -> None:
+    run("mailbox", "create", f"carol@{domain}", "--password-stdin", stdin="first-pass-1\n")
+    run("mailbox", "set-password", f"carol@{domain}", "--password-stdin", stdin="second-pass-2\n")
+    assert verify_password("second-pass-2", Mailbox.objects.get(local_part="carol").password_hash)
+    assert "deactivated" in run("mailbox", "deactivate", f"carol@{domain}")
+    assert f"carol@{domain}\toffline" in run("mailbox", "list", domain)
+    assert "reactivated" in run("mailbox", "reactivate", f"carol@{domain}")
+    assert "deleted" in run("mailbox", "delete", f"carol@{domain}")
+    assert not Mailbox.objects.filter(local_part="carol").exists()
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions[-5:] == [
+        "mailbox.create",
+        "mailbox.set_password",
+        "mailbox.deactivate",
+        "mailbox.reactivate",
+        "mailbox.delete",
+    ]
+
+
+def test_unicode_domain_is_stored_in_idna_form() -> None:
+    run("organization", "create", "Books")
+    out = run("domain", "create", "Bücher.Example", "--organization", "Books")
+    assert "xn--bcher-kva.example" in out
+    assert Domain.objects.filter(name="xn--bcher-kva.example").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (
+            ("mailbox", "create", "alice@nowhere.test", "--password-stdin"),
+            "pw-123456\n",
+            "no domain",
+        ),
+        (
+            ("mailbox", "create", "not-an-address", "--password-stdin"),
+            "pw-123456\n",
+            "not an e-mail",
+        ),
+        (("mailbox", "create", "a b@{d}", "--password-stdin"), "pw-123456\n", "is not allowed"),
+        (
+            ("mailbox", "create", "x@{d}", "--password-stdin", "--quota", "lots"),
+            "pw-123456\n",
+            "not a size",
+        ),
+        (
+            ("mailbox", "create", "x@{d}", "--password-stdin", "--quota", "-1"),
+            "pw-123456\n",
+            "not a size",
+        ),
+        (("mailbox", "create", "x@{d}", "--password-stdin"), "short\n", "at least 8"),
+        (("mailbox", "create", "x@{d}", "--password-stdin"), "", "nothing was read"),
+        (("mailbox", "create", "dup@{d}", "--password-stdin"), "pw-123456\n", "already exists"),
+        (("mailbox", "set-password", "ghost@{d}", "--password-stdin"), "pw-123456\n", "No mailbox"),
+        (("mailbox", "deactivate", "ghost@{d}"), "", "No mailbox"),
+        (("mailbox", "reactivate", "dup@{d}"), "", "already active"),
+        (("mailbox", "list", "nowhere.test"), "", "no domain"),
+        (("domain", "create", "bad_domain", "--organization", "Acme"), "", "not a valid domain"),
+        (("domain", "create", "{d}", "--organization", "Acme"), "", "already exists"),
+        (("domain", "create", "new.test", "--organization", "Nobody"), "", "no organization"),
+        (("organization", "create", "Acme"), "", "already exists"),
+    ],
+)
+def test_bad_input_fails_clearly_and_changes_nothing(
+    domain: str, args: tuple[str, ...], stdin: str, message: str
+) -> None:
+    run("mailbox", "create", f"dup@{domain}", "--password-stdin", stdin="pw-123456\n")
+    before = _counts()
+    with pytest.raises(CommandError) as excinfo:
+        run(*(a.replace("{d}", domain) for a in args), stdin=stdin)
+    assert message in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+    assert _counts() == before
+
+
+def test_bad_input_exits_non_zero_with_one_line(domain: str) -> None:
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "mailbox", "create", "bad address@x.test", "--password-stdin"],
+        cwd=REPO, env=env, input="pw-123456\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "is not allowed" in proc.stderr
+
+
+def test_provision_wait_reports_what_lags(domain: str) -> None:
+    assert "every change is applied" in run("provision", "wait", "--timeout", "5")
+    Domain.objects.filter(name=domain).update(desired_version=99, apply_error="RuntimeError: boom")
+    with pytest.raises(CommandError) as excinfo:
+        run("provision", "wait", "--timeout", "0.2")
+    assert domain in str(excinfo.value) and "boom" in str(excinfo.value)
+
+
+def test_commands_use_the_private_node_folder(domain: str, node_root: Path) -> None:
+    assert (node_root / "dovecot" / "users.d" / domain).exists()

@@ -1,0 +1,174 @@
+"""The provisioning loop end to end: service call -> Redis -> worker -> node files -> daemons.
+
+Every claim is checked over the wire against the private Postfix and Dovecot of the test bed.
+Dovecot re-reads a changed passwd-file at most once a second, so checks of a login's outcome
+poll for a few seconds instead of asserting at one instant.
+"""
+
+from __future__ import annotations
+
+import imaplib
+
+import pytest
+from django.core.management import call_command
+
+from domains.models import Domain
+from domains.services import domain_create
+from mailboxes import services
+from mailboxes.models import Mailbox, SyncStatus
+from organizations.services import organization_create
+from security.audit import Actor
+from tests.mailclient import (
+    imap_login,
+    imap_session,
+    inbox_subjects,
+    pop3_login,
+    send_inbound,
+    smtp_auth,
+    wait_until,
+)
+
+pytestmark = pytest.mark.live
+ACTOR = Actor(label="test")
+PASSWORD = "correct horse 1"
+
+
+def _status(mailbox: Mailbox) -> SyncStatus:
+    return Mailbox.objects.select_related("domain").get(pk=mailbox.pk).sync_status
+
+
+def _wait_applied(timeout: float = 15) -> None:
+    call_command("provision", "wait", "--timeout", str(timeout))
+
+
+@pytest.fixture
+def domain(live, domain_name: str) -> Domain:
+    org = organization_create(actor=ACTOR, name=f"Org {domain_name}")
+    return domain_create(actor=ACTOR, name=domain_name, organization=org)
+
+
+@pytest.fixture
+def alice(domain: Domain) -> Mailbox:
+    mailbox = services.mailbox_create(
+        actor=ACTOR, domain=domain, local_part="alice", password=PASSWORD
+    )
+    _wait_applied()
+    return mailbox
+
+
+def test_created_account_logs_in_and_receives_mail(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    assert _status(alice) == SyncStatus.ONLINE
+    assert wait_until(lambda: imap_login(ports, address, PASSWORD))
+    assert pop3_login(ports, address, PASSWORD)
+    assert smtp_auth(ports, address, PASSWORD)
+    assert not imap_login(ports, address, "wrong password")
+    assert not pop3_login(ports, address, "wrong password")
+
+    code, _ = send_inbound(ports, address, subject="first delivery")
+    assert code == 250
+    assert wait_until(lambda: "first delivery" in inbox_subjects(ports, address, PASSWORD))
+
+    code, text = send_inbound(ports, f"nobody@{alice.domain.name}")
+    assert code == 550, text
+
+
+def test_password_change_refuses_old_and_accepts_new(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    assert wait_until(lambda: imap_login(ports, address, PASSWORD))
+    services.mailbox_set_password(actor=ACTOR, mailbox=alice, password="brand new secret 2")
+    _wait_applied()
+    assert wait_until(lambda: imap_login(ports, address, "brand new secret 2"))
+    assert not imap_login(ports, address, PASSWORD)
+    assert not pop3_login(ports, address, PASSWORD)
+
+
+def test_deactivate_cuts_everything_and_reactivate_restores_it(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    assert wait_until(lambda: imap_login(ports, address, PASSWORD))
+    session = imap_session(ports, address, PASSWORD)
+
+    services.mailbox_deactivate(actor=ACTOR, mailbox=alice)
+    _wait_applied()
+    assert _status(alice) == SyncStatus.OFFLINE
+
+    def session_cut() -> bool:
+        try:
+            session.noop()
+            return False
+        except (imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError):
+            return True
+
+    assert wait_until(session_cut), "the open IMAP session was not cut"
+    assert wait_until(lambda: not imap_login(ports, address, PASSWORD))
+    assert not pop3_login(ports, address, PASSWORD)
+    assert not smtp_auth(ports, address, PASSWORD)
+    code, text = send_inbound(ports, address)
+    assert code == 550 and "disabled" in text.lower(), text
+
+    services.mailbox_reactivate(actor=ACTOR, mailbox=alice)
+    _wait_applied()
+    assert _status(alice) == SyncStatus.ONLINE
+    assert wait_until(lambda: imap_login(ports, address, PASSWORD))
+    assert pop3_login(ports, address, PASSWORD)
+    assert smtp_auth(ports, address, PASSWORD)
+    assert send_inbound(ports, address, subject="back again")[0] == 250
+    assert wait_until(lambda: "back again" in inbox_subjects(ports, address, PASSWORD))
+
+
+def test_delete_refuses_the_address_and_moves_the_mail_aside(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    assert send_inbound(ports, address, subject="keep me")[0] == 250
+    assert wait_until(lambda: "keep me" in inbox_subjects(ports, address, PASSWORD))
+    home = live.root / "mail" / alice.domain.name / "alice"
+    assert home.is_dir()
+
+    services.mailbox_delete(actor=ACTOR, mailbox=alice)
+    _wait_applied()
+
+    code, text = send_inbound(ports, address)
+    assert code == 550, text
+    assert wait_until(lambda: not imap_login(ports, address, PASSWORD))
+    assert not pop3_login(ports, address, PASSWORD)
+    assert not home.exists()
+    trashed = [p for p in (live.root / "trash").iterdir() if p.name.startswith(f"{address}.")]
+    assert len(trashed) == 1
+    assert any((trashed[0] / "Maildir").rglob("*")), "the moved mail store is empty"
+
+
+def test_a_change_waits_for_a_stopped_worker_and_converges_when_it_returns(
+    live, domain: Domain, worker
+) -> None:
+    worker.stop()
+    try:
+        bob = services.mailbox_create(
+            actor=ACTOR, domain=domain, local_part="bob", password=PASSWORD
+        )
+        assert _status(bob) == SyncStatus.UPDATING
+        assert not imap_login(live.ports, bob.address, PASSWORD)
+        assert _status(bob) == SyncStatus.UPDATING
+    finally:
+        worker.start()
+    _wait_applied()
+    assert _status(bob) == SyncStatus.ONLINE
+    assert wait_until(lambda: imap_login(live.ports, bob.address, PASSWORD))
+
+
+def test_a_lost_message_is_resent_by_reconcile(live, domain: Domain, worker) -> None:
+    import redis
+
+    from tests.conftest import TEST_BROKER
+
+    worker.stop()
+    try:
+        carol = services.mailbox_create(
+            actor=ACTOR, domain=domain, local_part="carol", password=PASSWORD
+        )
+        # The message is lost: nothing in the broker knows about the change any more.
+        redis.Redis.from_url(TEST_BROKER).delete("panel", "node.local")
+        assert _status(carol) == SyncStatus.UPDATING
+    finally:
+        worker.start()
+    _wait_applied(timeout=20)  # beat's reconcile runs every second in the test worker
+    assert _status(carol) == SyncStatus.ONLINE
+    assert wait_until(lambda: imap_login(live.ports, carol.address, PASSWORD))

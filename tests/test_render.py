@@ -1,0 +1,141 @@
+"""Golden-file tests of the pure renderers, and hostile input that must never be written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from provisioning.node.render import RenderError, render_dovecot, render_postfix
+from provisioning.node.state import AccountState, DomainState
+
+GOLDEN = Path(__file__).parent / "golden"
+HASH = "$6$rounds=5000$abcdefgh12345678$" + "A" * 86
+HASH2 = "$6$saltsalt$" + "b" * 86
+
+
+def _state() -> DomainState:
+    return DomainState(
+        id=7,
+        name="example.test",
+        version=3,
+        accounts=(
+            AccountState(id=2, local_part="zed", password_hash=HASH2, active=False),
+            AccountState(id=1, local_part="alice", password_hash=HASH, quota_bytes=1024**3),
+            AccountState(id=3, local_part="b.o-b_1", password_hash=HASH, quota_bytes=1500),
+        ),
+    )
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("kind", ["users", "deny", "disabled"])
+def test_dovecot_files_match_golden(kind: str) -> None:
+    _check_golden(f"dovecot_{kind}.txt", render_dovecot(_state())[kind])
+
+
+@pytest.mark.parametrize(
+    "map_name",
+    ["virtual_domains", "virtual_mailboxes", "virtual_aliases", "recipient_access", "sender_login"],
+)
+def test_postfix_maps_match_golden(map_name: str) -> None:
+    _check_golden(f"postfix_{map_name}.txt", render_postfix(_state())[map_name])
+
+
+def test_quota_is_rounded_up_to_whole_kib() -> None:
+    users = render_dovecot(_state())["users"]
+    assert "b.o-b_1@example.test:" in users
+    assert "userdb_quota_rule=*:storage=2K" in users  # 1500 bytes never becomes 1K
+
+
+HOSTILE_LOCAL_PARTS = [
+    "a b",  # a space separates map fields
+    "a\nb",  # a newline adds a line
+    "evil\n@other.test",
+    "a:b",  # ':' separates passwd-file fields
+    'a"b',  # a quote ends a Sieve string
+    "a/../../etc",  # a path in the mail home
+    "A",  # not normalised
+    "",
+    ".a",
+    "a..b",
+    "x" * 65,
+    "a\tb",
+    "a@b",
+]
+
+
+@pytest.mark.parametrize("local_part", HOSTILE_LOCAL_PARTS)
+def test_hostile_local_part_is_refused(local_part: str) -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part=local_part, password_hash=HASH),),
+    )
+    with pytest.raises(RenderError):
+        render_dovecot(state)
+    with pytest.raises(RenderError):
+        render_postfix(state)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "exa mple.test",
+        "example.test\nevil.test OK",
+        "a:b.test",
+        "Example.TEST",
+        "-a.test",
+        "single",
+        "a/b.test",
+    ],
+)
+def test_hostile_domain_is_refused(name: str) -> None:
+    state = DomainState(id=1, name=name, version=1)
+    with pytest.raises(RenderError):
+        render_postfix(state)
+
+
+@pytest.mark.parametrize(
+    "password_hash",
+    [
+        "plain",
+        HASH + "\nroot@x.test:{PLAIN}x",
+        HASH.replace("A", ":", 1),
+        HASH + " allow_nets=0.0.0.0/0",
+        "{PLAIN}secret",
+        "$2b$10$" + "a" * 53,
+    ],
+)
+def test_hostile_password_hash_is_refused(password_hash: str) -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part="alice", password_hash=password_hash),),
+    )
+    with pytest.raises(RenderError):
+        render_dovecot(state)
+
+
+def test_negative_quota_is_refused() -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part="a", password_hash=HASH, quota_bytes=-1),),
+    )
+    with pytest.raises(RenderError):
+        render_dovecot(state)
+
+
+def test_state_round_trips_through_json() -> None:
+    state = _state()
+    assert DomainState.from_json(state.to_json()) == state
