@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import smtplib
@@ -50,10 +51,8 @@ def pop3_login(ports: dict[str, int], user: str, password: str) -> bool:
     except poplib.error_proto:
         return False
     finally:
-        try:
+        with contextlib.suppress(poplib.error_proto, OSError):
             pop.quit()
-        except (poplib.error_proto, OSError):
-            pass
 
 
 def smtp_auth(ports: dict[str, int], user: str, password: str) -> bool:

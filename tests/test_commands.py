@@ -144,10 +144,17 @@ def test_bad_input_fails_clearly_and_changes_nothing(
 
 def test_bad_input_exits_non_zero_with_one_line(domain: str) -> None:
     env = {**os.environ, "DATABASE_URL": _database_url()}
+    cmd = [
+        sys.executable,
+        "manage.py",
+        "mailbox",
+        "create",
+        "bad address@x.test",
+        "--password-stdin",
+    ]
     proc = subprocess.run(
-        [sys.executable, "manage.py", "mailbox", "create", "bad address@x.test", "--password-stdin"],
-        cwd=REPO, env=env, input="pw-123456\n", capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cmd, cwd=REPO, env=env, input="pw-123456\n", capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "is not allowed" in proc.stderr

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         create.add_argument(
             "--password-stdin",
             action="store_true",
-            help="Read the password from the first line of stdin (else one is generated and printed).",
+            help="Read the password from the first line of stdin (else one is generated).",
         )
         create.add_argument(
             "--quota", default="0", help="Storage quota, e.g. 500M, 2G; 0 = unlimited."
