@@ -20,7 +20,7 @@ from pathlib import Path
 
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.paths import POSTFIX_MAPS, NodePaths
-from provisioning.node.render import render_dovecot, render_postfix
+from provisioning.node.render import RenderedDomain, render_domain
 from provisioning.node.state import DomainState, plan_apply
 
 log = logging.getLogger(__name__)
@@ -52,30 +52,35 @@ class NodeAgent:
             if old is not None and old.id == new.id and old.version > new.version:
                 result.stale = True  # a newer state was applied already; never go back
                 return result
-            # Render the final state once before touching any file: a value that could not be
+            # Render the final state before touching any file: a value that could not be
             # written safely aborts the whole apply, leaving the node as it was.
-            render_dovecot(new)
-            render_postfix(new)
+            final = render_domain(new)
             plan = plan_apply(old, new)
-            result.written += self._write_postfix(plan.postfix_first)
-            result.written += self._write_dovecot(plan.dovecot_first)
+            postfix_first = (
+                final if plan.postfix_first is new else render_domain(plan.postfix_first)
+            )
+            dovecot_first = (
+                final if plan.dovecot_first is new else render_domain(plan.dovecot_first)
+            )
+            result.written += self._write_postfix(new.name, postfix_first)
+            result.written += self._write_dovecot(new.name, dovecot_first)
             for address in plan.kick:
                 self._kick(address)
                 result.kicked.append(address)
             for local_part in plan.move_homes:
                 if self._move_home(new.name, local_part):
                     result.moved.append(f"{local_part}@{new.name}")
-            result.written += self._write_dovecot(plan.final)
-            result.written += self._write_postfix(plan.final)
+            result.written += self._write_dovecot(new.name, final)
+            result.written += self._write_postfix(new.name, final)
             self._save_applied(plan.final)
         result.seconds = time.monotonic() - started
         return result
 
     # --- Dovecot -------------------------------------------------------------------------
-    def _write_dovecot(self, state: DomainState) -> list[str]:
+    def _write_dovecot(self, domain: str, rendered: RenderedDomain) -> list[str]:
         written = []
-        for kind, text in render_dovecot(state).items():
-            path = self.paths.dovecot_domain_dir(kind) / state.name
+        for kind, text in rendered.dovecot.items():
+            path = self.paths.dovecot_domain_dir(kind) / domain
             if atomic_write(path, text, mode=0o640, owner="root", group="dovecot"):
                 written.append(str(path.relative_to(self.paths.root)))
         return written
@@ -114,12 +119,12 @@ class NodeAgent:
     def _fragment(self, map_name: str, domain: str) -> Path:
         return self.paths.agent_dir / "maps" / map_name / domain
 
-    def _write_postfix(self, state: DomainState) -> list[str]:
+    def _write_postfix(self, domain: str, rendered: RenderedDomain) -> list[str]:
         written = []
-        for map_name, text in render_postfix(state).items():
+        for map_name, text in rendered.postfix.items():
             # Always re-assemble: write_map skips an unchanged map, and a crash between the
             # fragment and the map must not leave the map stale.
-            atomic_write(self._fragment(map_name, state.name), text, mode=0o600, group=None)
+            atomic_write(self._fragment(map_name, domain), text, mode=0o600, group=None)
             if write_map(
                 self.paths.maps_dir, map_name, self._assemble(map_name), map_type=self.map_type
             ):

@@ -6,7 +6,7 @@ database, everything it writes is derived from one DomainState.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -17,6 +17,9 @@ class AccountState:
     password_hash: str
     active: bool = True
     quota_bytes: int = 0
+
+
+ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,21 @@ class DomainState:
         return f"{account.local_part}@{self.name}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Accounts as rows, not objects: a 100k-account domain stays a few MB and fast to parse.
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "account_fields": ACCOUNT_FIELDS,
+            "accounts": [[getattr(a, f) for f in ACCOUNT_FIELDS] for a in self.accounts],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DomainState:
-        accounts = tuple(AccountState(**a) for a in data.get("accounts", ()))
+        fields = data["account_fields"]
+        accounts = tuple(
+            AccountState(**dict(zip(fields, row, strict=True))) for row in data["accounts"]
+        )
         return cls(
             id=int(data["id"]), name=data["name"], version=int(data["version"]), accounts=accounts
         )
@@ -52,11 +65,11 @@ class ApplyPlan:
     lands in a re-created address's home.
     """
 
-    postfix_first: DomainState
-    dovecot_first: DomainState
+    final: DomainState
+    postfix_first: DomainState  # is `final` itself when nothing new or reactivated
+    dovecot_first: DomainState  # is `final` itself when no account went away
     kick: tuple[str, ...]
     move_homes: tuple[str, ...]
-    final: DomainState
 
 
 def plan_apply(old: DomainState | None, new: DomainState) -> ApplyPlan:
@@ -68,26 +81,33 @@ def plan_apply(old: DomainState | None, new: DomainState) -> ApplyPlan:
         return prev is not None and cur is not None and prev.id == cur.id
 
     gone = [lp for lp in old_accounts if not same_account(lp)]  # deleted or re-created
+    gone_set = set(gone)
     kick = [
         new.address(old_accounts[lp])
         for lp in old_accounts
-        if old_accounts[lp].active and (lp in gone or not new_accounts[lp].active)
+        if old_accounts[lp].active and (lp in gone_set or not new_accounts[lp].active)
     ]
 
     postfix_first: list[AccountState] = []
+    held_back = False
     for account in new.accounts:
         if not same_account(account.local_part):
-            continue  # new to Postfix only once Dovecot knows it
+            held_back = True  # new to Postfix only once Dovecot knows it
+            continue
         if account.active and not old_accounts[account.local_part].active:
+            held_back = True
             postfix_first.append(replace(account, active=False))  # reactivated: still rejected
         else:
             postfix_first.append(account)
 
-    dovecot_first = tuple(a for a in new.accounts if a.local_part not in gone)
     return ApplyPlan(
-        postfix_first=replace(new, accounts=tuple(postfix_first)),
-        dovecot_first=replace(new, accounts=dovecot_first),
+        final=new,
+        postfix_first=replace(new, accounts=tuple(postfix_first)) if held_back else new,
+        dovecot_first=(
+            replace(new, accounts=tuple(a for a in new.accounts if a.local_part not in gone_set))
+            if gone
+            else new
+        ),
         kick=tuple(sorted(kick)),
         move_homes=tuple(sorted(gone)),
-        final=new,
     )
