@@ -77,7 +77,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TEST_SQLITE_NAME", default=str(BASE_DIR / "var" / "test-db.sqlite3")
     )
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web process and workers write concurrently: wait for locks, and take the write lock
+    # at BEGIN so two writers never deadlock upgrading read locks; WAL lets readers go on.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -36,7 +36,8 @@ def node_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="tempusmail-test-node-"))
     root.chmod(0o755)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if not os.environ.get("KEEP_TEST_NODE"):  # set it to read the daemons' logs afterwards
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -172,3 +172,17 @@ def test_a_lost_message_is_resent_by_reconcile(live, domain: Domain, worker) -> 
     _wait_applied(timeout=20)  # beat's reconcile runs every second in the test worker
     assert _status(carol) == SyncStatus.ONLINE
     assert wait_until(lambda: imap_login(live.ports, carol.address, PASSWORD))
+
+
+def test_a_domain_added_while_postfix_runs_accepts_mail(live, alice: Mailbox) -> None:
+    # trivial-rewrite caches virtual_mailbox_domains; the agent must make it see new domains.
+    org = alice.domain.organization
+    other = domain_create(actor=ACTOR, name=f"second-{alice.domain.name}", organization=org)
+    bob = services.mailbox_create(actor=ACTOR, domain=other, local_part="bob", password=PASSWORD)
+    _wait_applied()
+    assert send_inbound(live.ports, alice.address)[0] == 250
+    code, text = send_inbound(live.ports, bob.address, subject="to the new domain")
+    assert code == 250, text
+    assert wait_until(
+        lambda: "to the new domain" in inbox_subjects(live.ports, bob.address, PASSWORD)
+    )

@@ -49,6 +49,14 @@ class NodePaths:
         return self.root / "postfix"
 
     @property
+    def postfix_master_pid(self) -> Path:
+        return self.postfix_dir / "queue" / "pid" / "master.pid"
+
+    @property
+    def dovecot_master_pid(self) -> Path:
+        return self.run_dir / "dovecot" / "master.pid"
+
+    @property
     def maps_dir(self) -> Path:
         return self.postfix_dir / "maps"
 
