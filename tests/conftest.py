@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ import pytest
 from django.conf import settings
 
 from tempusmail.celery import app as celery_app
+from tests.bed import Worker
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -85,49 +84,6 @@ def _database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
 
 
-class Worker:
-    """A real `celery worker -B` process: the panel's worker and the local node's agent."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self, timeout: float = 30.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            return
-        self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
-        schedule = self.log_dir / f"beat-{self.starts}"
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "tempusmail", "worker", "-B",
-            "-Q", f"panel,node.{settings.DEFAULT_MAIL_NODE}", "-c", "2", "-l", "info",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-s", str(schedule), "-n", f"test{self.starts}@%h",
-        ]  # fmt: skip
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=out, stderr=out)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited:\n{log.read_text()[-3000:]}")
-            if b"ready." in log.read_bytes():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"celery worker not ready in {timeout}s:\n{log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()  # warm shutdown: finishes the task at hand
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="session")
 def worker(
     mailstack: Stack, django_db_setup: None, django_db_blocker: object, tmp_path_factory
@@ -147,7 +103,8 @@ def worker(
         "PROVISIONING_RESEND_AFTER_SECONDS": "3",
         "MAILBOX_HASH_ROUNDS": str(settings.MAILBOX_HASH_ROUNDS),
     }
-    w = Worker(env, tmp_path_factory.mktemp("worker"))
+    queues = f"panel,node.{settings.DEFAULT_MAIL_NODE}"
+    w = Worker(env, tmp_path_factory.mktemp("worker"), queues=queues)
     w.start()
     yield w
     w.stop()
