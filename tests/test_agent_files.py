@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from provisioning.node.agent import NodeAgent
 from provisioning.node.files import atomic_write
 from provisioning.node.paths import NodePaths
-from provisioning.node.render import RenderError
+from provisioning.node.render import RenderError, user_shard
 from provisioning.node.state import AccountState, DomainState
 
 H = "$6$saltsalt$" + "b" * 86
@@ -35,10 +36,17 @@ def _postmap_q(agent: NodeAgent, map_name: str, key: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def _users(agent: NodeAgent, domain: str = "example.test") -> str:
+    folder = agent.paths.dovecot_domain_dir("users") / domain
+    return "".join(p.read_text() for p in sorted(folder.iterdir())) if folder.exists() else ""
+
+
 def test_apply_writes_dovecot_files_and_postfix_maps(agent: NodeAgent) -> None:
     agent.apply_domain(_domain(1, AccountState(1, "alice", H, quota_bytes=2048)))
-    users = (agent.paths.dovecot_domain_dir("users") / "example.test").read_text()
-    assert users.startswith("alice@example.test:{SHA512-CRYPT}$6$saltsalt$")
+    shard = (
+        agent.paths.dovecot_domain_dir("users") / "example.test" / user_shard("alice@example.test")
+    )
+    assert shard.read_text().startswith("alice@example.test:{SHA512-CRYPT}$6$saltsalt$")
     assert _postmap_q(agent, "virtual_mailboxes", "alice@example.test") == "example.test/alice/"
     assert _postmap_q(agent, "virtual_domains", "example.test") == "OK"
     assert _postmap_q(agent, "sender_login", "alice@example.test") == "alice@example.test"
@@ -89,15 +97,15 @@ def test_delete_moves_the_home_aside(agent: NodeAgent) -> None:
     assert trashed.name.startswith("alice@example.test.")
     assert (trashed / "Maildir" / "new" / "1.msg").read_text() == "hello"
     assert _postmap_q(agent, "virtual_mailboxes", "alice@example.test") is None
-    assert (agent.paths.dovecot_domain_dir("users") / "example.test").read_text() == ""
+    assert _users(agent) == ""  # the emptied shard is gone: Dovecot reads "no such user"
 
 
 def test_a_hostile_state_writes_nothing(agent: NodeAgent) -> None:
     agent.apply_domain(_domain(1, AccountState(1, "alice", H)))
-    before = (agent.paths.dovecot_domain_dir("users") / "example.test").read_text()
+    before = _users(agent)
     with pytest.raises(RenderError):
         agent.apply_domain(_domain(2, AccountState(1, "alice", H), AccountState(2, "x\ny", H)))
-    assert (agent.paths.dovecot_domain_dir("users") / "example.test").read_text() == before
+    assert _users(agent) == before
 
 
 def test_atomic_write_bumps_mtime_past_the_old_one(tmp_path: Path) -> None:
@@ -108,3 +116,18 @@ def test_atomic_write_bumps_mtime_past_the_old_one(tmp_path: Path) -> None:
     assert os.stat(path).st_mtime >= first + 1
     assert path.read_text() == "b\n"
     assert atomic_write(path, "b\n", group=None) is False
+
+
+def test_accounts_are_sharded_like_dovecots_md5_variable(agent: NodeAgent) -> None:
+    accounts = [AccountState(i, f"user{i}", H) for i in range(200)]
+    agent.apply_domain(_domain(1, *accounts))
+    folder = agent.paths.dovecot_domain_dir("users") / "example.test"
+    shards = {p.name: p.read_text() for p in folder.iterdir()}
+    assert 100 < len(shards) <= 256
+    for i in range(200):
+        address = f"user{i}@example.test"
+        # Dovecot's %2Mu: the first two hex digits of the MD5 of the user name.
+        assert (
+            f"{address}:"
+            in shards[hashlib.md5(address.encode(), usedforsecurity=False).hexdigest()[:2]]
+        )

@@ -169,4 +169,4 @@ def test_provision_wait_reports_what_lags(domain: str) -> None:
 
 
 def test_commands_use_the_private_node_folder(domain: str, node_root: Path) -> None:
-    assert (node_root / "dovecot" / "users.d" / domain).exists()
+    assert (node_root / "dovecot" / "disabled.d" / domain).exists()

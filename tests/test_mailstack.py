@@ -30,6 +30,7 @@ from passlib.hash import sha512_crypt
 from provisioning.mailstack.controller import PORT_NAMES, MailStack, _master_cf
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.paths import NodePaths
+from provisioning.node.render import user_shard
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
@@ -64,8 +65,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
 def write_users(paths: NodePaths, map_type: str) -> None:
     # Dovecot before Postfix, as the agent does: never accept mail LMTP cannot deliver.
     hashed = sha512_crypt.using(rounds=5000).hash(PASSWORD)
-    users = "".join(f"{addr(u)}:{{SHA512-CRYPT}}{hashed}::::::\n" for u in USERS)
-    atomic_write(paths.dovecot_domain_dir("users") / DOMAIN, users)
+    for u in USERS:  # one account per shard file, named as Dovecot's "%2Mu" finds it
+        shard = paths.dovecot_domain_dir("users") / DOMAIN / user_shard(addr(u))
+        atomic_write(shard, f"{addr(u)}:{{SHA512-CRYPT}}{hashed}::::::\n")
     mailboxes = "".join(f"{addr(u)} {DOMAIN}/{u}/\n" for u in USERS)
     write_map(paths.maps_dir, "virtual_domains", f"{DOMAIN} OK\n", map_type=map_type)
     write_map(paths.maps_dir, "virtual_mailboxes", mailboxes, map_type=map_type)

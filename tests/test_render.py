@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.node.render import RenderError, render_dovecot, render_postfix
+from provisioning.node.render import RenderError, render_domain, render_dovecot, render_postfix
 from provisioning.node.state import AccountState, DomainState
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -35,9 +35,14 @@ def _check_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden file"
 
 
-@pytest.mark.parametrize("kind", ["users", "deny", "disabled"])
+@pytest.mark.parametrize("kind", ["deny", "disabled"])
 def test_dovecot_files_match_golden(kind: str) -> None:
     _check_golden(f"dovecot_{kind}.txt", render_dovecot(_state())[kind])
+
+
+def test_dovecot_user_shards_match_golden() -> None:
+    shards = render_domain(_state()).users
+    _check_golden("dovecot_users.txt", "".join(f"## {k}\n{v}" for k, v in shards.items()))
 
 
 @pytest.mark.parametrize(
@@ -49,7 +54,7 @@ def test_postfix_maps_match_golden(map_name: str) -> None:
 
 
 def test_quota_is_rounded_up_to_whole_kib() -> None:
-    users = render_dovecot(_state())["users"]
+    users = "".join(render_domain(_state()).users.values())
     assert "b.o-b_1@example.test:" in users
     assert "userdb_quota_rule=*:storage=2K" in users  # 1500 bytes never becomes 1K
 

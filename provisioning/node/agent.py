@@ -92,6 +92,16 @@ class NodeAgent:
     # --- Dovecot -------------------------------------------------------------------------
     def _write_dovecot(self, domain: str, rendered: RenderedDomain) -> list[str]:
         written = []
+        # Shards first: a new account exists before anything else mentions it.
+        shard_dir = self.paths.dovecot_domain_dir("users") / domain
+        for shard, text in rendered.users.items():
+            if atomic_write(shard_dir / shard, text, mode=0o640, owner="root", group="dovecot"):
+                written.append(str((shard_dir / shard).relative_to(self.paths.root)))
+        if shard_dir.is_dir():
+            for stale in shard_dir.iterdir():
+                if stale.name not in rendered.users and not stale.name.startswith("."):
+                    stale.unlink()  # a missing shard means "no such user" to Dovecot
+                    written.append(str(stale.relative_to(self.paths.root)))
         for kind, text in rendered.dovecot.items():
             path = self.paths.dovecot_domain_dir(kind) / domain
             if atomic_write(path, text, mode=0o640, owner="root", group="dovecot"):

@@ -18,7 +18,8 @@ POSTFIX_MAPS = (
     "sender_login",
 )
 
-# Dovecot passwd-files, one per domain: dovecot.conf reads "<dir>/%d".
+# Dovecot passwd-files: dovecot.conf reads "deny.d/%d", "disabled.d/%d" and, for the accounts
+# themselves, "users.d/%d/%2Mu" (a folder per domain, sharded by the address's MD5).
 DOVECOT_DOMAIN_FILES = ("users", "deny", "disabled")
 
 
@@ -35,7 +36,7 @@ class NodePaths:
         return self.dovecot_dir / "dovecot.conf"
 
     def dovecot_domain_dir(self, kind: str) -> Path:
-        """users.d / deny.d / disabled.d: one passwd-file per domain inside."""
+        """users.d / deny.d / disabled.d: a file (users: a folder of shards) per domain."""
         assert kind in DOVECOT_DOMAIN_FILES
         return self.dovecot_dir / f"{kind}.d"
 

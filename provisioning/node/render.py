@@ -8,6 +8,7 @@ One pass over the accounts renders every file (a 100k-account domain is rendered
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -24,8 +25,14 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class RenderedDomain:
-    dovecot: dict[str, str]  # users / deny / disabled: this domain's own passwd-files
+    users: dict[str, str]  # shard -> lines of the domain's accounts passwd-file in that shard
+    dovecot: dict[str, str]  # deny / disabled: this domain's own passwd-files
     postfix: dict[str, str]  # map name -> this domain's lines of the node-wide map
+
+
+def user_shard(address: str) -> str:
+    """The shard an account's passwd-file line lives in: Dovecot's "%2Mu" for that user."""
+    return hashlib.md5(address.encode(), usedforsecurity=False).hexdigest()[:2]
 
 
 def _check_domain(name: str) -> str:
@@ -58,19 +65,23 @@ def _quota_field(quota_bytes: int) -> str:
 
 def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
-    users, disabled, mailboxes, rejected, logins = [], [], [], [], []
+    users: dict[str, list[str]] = {}
+    disabled, mailboxes, rejected, logins = [], [], [], []
     for account in sorted(state.accounts, key=lambda a: a.local_part):
         address = _check_account(domain, account)
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
         hashed = account.password_hash
-        users.append(f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_quota_field(account.quota_bytes)}")
+        users.setdefault(user_shard(address), []).append(
+            f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_quota_field(account.quota_bytes)}"
+        )
         mailboxes.append(f"{address} {domain}/{account.local_part}/")
         logins.append(f"{address} {address}")
         if not account.active:
             disabled.append(address)
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
     return RenderedDomain(
-        dovecot={"users": _text(users), "deny": "", "disabled": _text(disabled)},
+        users={shard: _text(lines) for shard, lines in sorted(users.items())},
+        dovecot={"deny": "", "disabled": _text(disabled)},
         postfix={
             "virtual_domains": f"{domain} OK\n",
             "virtual_mailboxes": _text(mailboxes),
@@ -82,7 +93,9 @@ def render_domain(state: DomainState) -> RenderedDomain:
 
 
 def render_dovecot(state: DomainState) -> dict[str, str]:
-    return render_domain(state).dovecot
+    """Every Dovecot file of the domain: "users/<shard>", "deny" and "disabled"."""
+    rendered = render_domain(state)
+    return {**{f"users/{k}": v for k, v in rendered.users.items()}, **rendered.dovecot}
 
 
 def render_postfix(state: DomainState) -> dict[str, str]:

@@ -1,0 +1,548 @@
+"""Start, stop and inspect a private Postfix + Dovecot pair under one mail node's state folder.
+
+Everything (configuration, queue, mailboxes, sockets, logs) lives under the root given, in the
+layout of provisioning.node.paths; every listener is on 127.0.0.1 at a port picked at the first
+start and remembered in ports.json, so several roots (the test suite's and a developer's) can
+run side by side. The data files (users.d/, deny.d/, maps/ ...) belong to the node agent: this
+module only creates them empty when they are missing and never rewrites them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import grp
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from provisioning.node.files import MAP_SUFFIX, atomic_write, write_map
+from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
+
+PORT_NAMES = (
+    "smtp",
+    "submission",
+    "imap",
+    "pop3",
+    "managesieve",
+    "lmtp",
+    "auth",
+    "quota_status",
+)
+HOSTNAME = "mx.tempusmail.test"
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SYSTEM_POSTFIX_DIR = Path("/etc/postfix")
+# Unix sockets live under the root (run/dovecot/..., postfix/queue/private/...); their paths
+# must fit sockaddr_un's 108 bytes, and Dovecot's longest name adds about 35 characters.
+MAX_ROOT_LENGTH = 64
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+# Postfix and Dovecot report why they could not start only in their logs (there is no syslog).
+FATAL_LINE = re.compile(r"\b(fatal|Fatal|panic|Panic):")
+# `postfix start` warns at every start that the queue (inside the config directory, where the
+# shared layout puts it) is not root-owned; those lines would hide the real error in a tail.
+LAYOUT_NOISE = re.compile(r"postfix-script\[\d+\]: warning: (not owned by|group or other writable)")
+
+
+class MailStackError(RuntimeError):
+    """The mail stack could not be started or stopped.
+
+    summary is one line for people; details (the tail of the daemons' logs) says why.
+    """
+
+    def __init__(self, summary: str, details: str = "") -> None:
+        super().__init__(f"{summary}\n{details}" if details else summary)
+        self.summary = summary
+        self.details = details
+
+
+class MailStack:
+    def __init__(self, root: Path | str, map_type: str = "cdb") -> None:
+        if map_type not in MAP_SUFFIX:
+            raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
+        # Postfix compares the -c directory with alternate_config_directories as a string,
+        # so always use one canonical spelling of the root.
+        self.root = Path(root).resolve()
+        self.map_type = map_type
+        self.paths = NodePaths(self.root)
+
+    # ----- public API ----------------------------------------------------------------------
+
+    def start(self) -> dict[str, int]:
+        """Start both daemons (or leave them running) and return the ports they listen on."""
+        if self._running():
+            return self._saved_ports()
+        self._check_prerequisites()
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _locked(self.root):
+            if self._running():  # another `mailstack start` on this root won the race
+                return self._saved_ports()
+            if self._postfix_pid() or self._dovecot_pid():
+                self._stop()  # half a stack (one daemon died): restart cleanly, do not guess
+            return self._start()
+
+    def stop(self) -> None:
+        """Stop this root's daemons (only those) and forget its Postfix config directory."""
+        if not self.root.exists():
+            _edit_alternate_config_dirs(self.paths.postfix_dir, add=False)
+            return
+        with _locked(self.root):
+            self._stop()
+
+    def status(self) -> dict[str, Any]:
+        postfix = self._postfix_pid() is not None
+        dovecot = self._dovecot_pid() is not None
+        running = postfix and dovecot
+        return {
+            "root": str(self.root),
+            "running": running,
+            "postfix": postfix,
+            "dovecot": dovecot,
+            "ports": self._saved_ports() if running else {},
+        }
+
+    def doveadm(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run doveadm against this root's Dovecot (e.g. doveadm("kick", "alice@example.test"))."""
+        return subprocess.run(
+            [_binary("doveadm"), "-c", str(self.paths.dovecot_conf), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The ports remembered in ports.json (empty before the first start)."""
+        return self._saved_ports()
+
+    # ----- processes -----------------------------------------------------------------------
+
+    def _running(self) -> bool:
+        return bool(self._saved_ports() and self._postfix_pid() and self._dovecot_pid())
+
+    def _start(self) -> dict[str, int]:
+        ports = self._choose_ports(self._saved_ports())
+        self._make_layout()
+        # Before any postmap: Postfix tools refuse to run without /etc/postfix/main.cf.
+        _edit_alternate_config_dirs(self.paths.postfix_dir, add=True)
+        self._ensure_data_files()
+        self._render_configs(ports)
+        marks = self._log_sizes()
+        try:
+            self._start_daemons()
+            self._wait_for_ports(ports, listening=True, timeout=START_TIMEOUT)
+        except MailStackError as exc:
+            with contextlib.suppress(MailStackError):
+                self._stop()
+            raise MailStackError(self._explain(exc.summary, marks), self._log_tails()) from None
+        return ports
+
+    def _stop(self) -> None:
+        # Postfix first so nothing new is accepted while Dovecot is going away.
+        pids = [pid for pid in (self._postfix_pid(), self._dovecot_pid()) if pid]
+        for pid in pids:
+            _terminate(pid)
+        if pids:
+            self._wait_for_exit(timeout=STOP_TIMEOUT)
+            # Children may hold a listening socket a moment longer than their master. Only
+            # after a real stop: a stopped root's old port may belong to someone else by now.
+            self._wait_for_ports(self._saved_ports(), listening=False, timeout=STOP_TIMEOUT)
+        _edit_alternate_config_dirs(self.paths.postfix_dir, add=False)
+
+    def _postfix_pid(self) -> int | None:
+        return _live_pid(self.paths.postfix_dir / "queue" / "pid" / "master.pid", "master")
+
+    def _dovecot_pid(self) -> int | None:
+        return _live_pid(self.paths.run_dir / "dovecot" / "master.pid", "dovecot")
+
+    def _start_daemons(self) -> None:
+        # Dovecot's base_dir holds only runtime state. Left over from a killed run, its pid file
+        # may name an unrelated live process ("already running"), and the socket of a listener
+        # disabled with mode 0 (anvil-auth-penalty) would stay behind and refuse connections.
+        shutil.rmtree(self.paths.run_dir / "dovecot", ignore_errors=True)
+        # Dovecot first: Postfix must never accept mail that LMTP or SASL cannot serve.
+        _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
+        _run([_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"], "postfix")
+
+    def _wait_for_exit(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._postfix_pid() or self._dovecot_pid():
+            if time.monotonic() > deadline:
+                raise MailStackError(
+                    f"mail stack under {self.root} did not stop in {timeout:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def _wait_for_ports(self, ports: dict[str, int], *, listening: bool, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(ports)
+        while pending:
+            now_listening = _listening_ports()
+            pending = {n: p for n, p in pending.items() if (p in now_listening) != listening}
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                state = "accept connections" if listening else "close"
+                names = ", ".join(f"{n} {p}" for n, p in pending.items())
+                raise MailStackError(f"ports did not {state} within {timeout:.0f} s: {names}")
+            time.sleep(0.05)
+
+    # ----- ports ---------------------------------------------------------------------------
+
+    def _saved_ports(self) -> dict[str, int]:
+        try:
+            saved = json.loads(self.paths.ports_file.read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        if not isinstance(saved, dict) or set(saved) != set(PORT_NAMES):
+            return {}
+        if not all(isinstance(saved[name], int) for name in PORT_NAMES):
+            return {}
+        return {name: saved[name] for name in PORT_NAMES}
+
+    def _choose_ports(self, saved: dict[str, int]) -> dict[str, int]:
+        """Keep the remembered ports that are still free; pick fresh ones for the rest."""
+        keep = {name: port for name, port in saved.items() if _port_is_free(port)}
+        fresh = _free_ports(len(PORT_NAMES) - len(keep), exclude=set(keep.values()))
+        chosen = {name: keep[name] if name in keep else fresh.pop() for name in PORT_NAMES}
+        text = json.dumps(chosen, indent=2) + "\n"
+        atomic_write(self.paths.ports_file, text, mode=0o644, group="root")
+        return chosen
+
+    # ----- files ---------------------------------------------------------------------------
+
+    def _check_prerequisites(self) -> None:
+        if os.geteuid() != 0:
+            raise MailStackError(
+                "mailstack must run as root: it starts the Postfix and Dovecot masters"
+            )
+        for name in ("postfix", "dovecot", "doveadm", "postmap", "postconf"):
+            _binary(name)
+        if not SAFE_PATH.fullmatch(str(self.root)):
+            # The root is pasted into main.cf and dovecot.conf, where a space splits a value.
+            raise MailStackError(f"state dir {self.root} may only contain A-Z a-z 0-9 . _ - /")
+        if len(str(self.root)) > MAX_ROOT_LENGTH:
+            raise MailStackError(
+                f"state dir {self.root} is too long for unix socket paths; "
+                f"use at most {MAX_ROOT_LENGTH} characters"
+            )
+        _check_traversable(self.root.parent)
+        _ensure_vmail_user()
+
+    def _make_layout(self) -> None:
+        p = self.paths
+        # (path, owner, group, mode). Postfix daemons run as "postfix", LMTP and IMAP as
+        # "vmail" and Dovecot's auth process as "dovecot": each must reach its files.
+        layout = [
+            (p.root, "root", "root", 0o755),
+            (p.dovecot_dir, "root", "dovecot", 0o750),
+            *(
+                (p.dovecot_domain_dir(kind), "root", "dovecot", 0o750)
+                for kind in DOVECOT_DOMAIN_FILES
+            ),
+            (p.postfix_dir, "root", "root", 0o755),
+            (p.maps_dir, "root", "root", 0o755),
+            (p.postfix_dir / "queue", "root", "root", 0o755),  # post-install fills it in
+            (p.mail_dir, "vmail", "vmail", 0o750),
+            (p.trash_dir, "vmail", "vmail", 0o750),
+            (p.sieve_admin_dir, "vmail", "vmail", 0o750),
+            (p.agent_dir, "root", "root", 0o700),
+            (p.run_dir, "root", "root", 0o755),
+            (p.log_dir, "root", "root", 0o755),
+        ]
+        for path, owner, group, mode in layout:
+            _make_dir(path, owner, group, mode)
+
+    def _ensure_data_files(self) -> None:
+        """Empty maps and masters file where missing; existing data is the agent's, untouched."""
+        p = self.paths
+        for name in POSTFIX_MAPS:
+            source = p.maps_dir / name
+            if (p.maps_dir / f"{name}{MAP_SUFFIX[self.map_type]}").exists():
+                continue
+            if source.exists():
+                # The agent's source without an index of this type (MAILNODE_MAP_TYPE was
+                # changed): index it in place; postmap leaves the source alone.
+                _postmap(f"{self.map_type}:{source}")
+            else:
+                write_map(p.maps_dir, name, "", map_type=self.map_type)
+        if not p.dovecot_masters.exists():
+            atomic_write(p.dovecot_masters, "")
+
+    def _render_configs(self, ports: dict[str, int]) -> None:
+        values = {
+            "root": str(self.root),
+            "hostname": HOSTNAME,
+            "map_type": self.map_type,
+            "maps": str(self.paths.maps_dir),
+            **{name: str(port) for name, port in ports.items()},
+        }
+        dovecot_conf = _render("dovecot.conf", values)
+        main_cf = _render("main.cf", values)
+        master_cf = _master_cf(_render("master-listeners.cf", values))
+        # No secrets in these (doveadm_api_key is not used yet), so world-readable is fine.
+        atomic_write(self.paths.dovecot_conf, dovecot_conf, mode=0o644, group="root")
+        _write_postfix_config(self.paths.postfix_dir / "main.cf", main_cf)
+        _write_postfix_config(self.paths.postfix_dir / "master.cf", master_cf)
+
+    def _log_sizes(self) -> dict[Path, int]:
+        logs = (self.paths.log_dir / "dovecot.log", self.paths.log_dir / "postfix.log")
+        return {path: path.stat().st_size if path.exists() else 0 for path in logs}
+
+    def _explain(self, summary: str, marks: dict[Path, int]) -> str:
+        """Add the daemons' own reason (a fatal line they logged since marks) to summary."""
+        if FATAL_LINE.search(summary):
+            return summary  # the command's output already said it (Dovecot prints, Postfix logs)
+        for path, offset in marks.items():
+            with contextlib.suppress(FileNotFoundError), path.open("rb") as log:
+                log.seek(offset)
+                new = log.read().decode("utf-8", errors="replace").splitlines()
+                fatal = [line for line in new if FATAL_LINE.search(line)]
+                if fatal:
+                    return f"{summary}: {fatal[0].strip()}"
+        return summary
+
+    def _log_tails(self, lines: int = 15) -> str:
+        parts = []
+        for name in ("dovecot.log", "postfix.log"):
+            path = self.paths.log_dir / name
+            with contextlib.suppress(FileNotFoundError):
+                text = path.read_text("utf-8", errors="replace").splitlines()
+                tail = [line for line in text if not LAYOUT_NOISE.search(line)][-lines:]
+                parts.append(f"--- {path} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(parts) or "(no logs written yet)"
+
+
+# ----- helpers without state ---------------------------------------------------------------
+
+
+def _binary(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise MailStackError(f"{name} not found: install Postfix and Dovecot (see MAILSTACK.md)")
+
+
+def _run(cmd: list[str], what: str) -> None:
+    # Output goes to a file, not a pipe: the daemons keep inherited descriptors open, and
+    # reading a pipe until EOF would wait for as long as they run.
+    with tempfile.TemporaryFile("w+") as out:
+        code = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out).returncode
+        out.seek(0)
+        output = out.read().strip()
+    if code != 0:
+        # One line; Postfix prints nothing here (it logs), start() then adds its log's reason.
+        reason = "; ".join(line.strip() for line in output.splitlines() if line.strip())
+        summary = f"{what} failed to start (exit {code})"
+        raise MailStackError(f"{summary}: {reason}" if reason else summary)
+
+
+def _live_pid(pid_file: Path, comm: str) -> int | None:
+    """The pid in pid_file if that process is alive and is the expected program."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        # A zombie still answers kill(pid, 0); the state in /proc/<pid>/stat does not lie.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    state = stat[stat.rindex(")") + 2 :].split()[0]
+    return pid if name == comm and state not in ("Z", "X") else None
+
+
+def _terminate(pid: int) -> None:
+    # SIGTERM is what `postfix stop` and `doveadm stop` send; doing it directly avoids
+    # postfix-script's one-second polling and works even if the config became invalid.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+def _listening_ports() -> set[int]:
+    """TCP ports with a socket in LISTEN state, i.e. ports where a connect() would succeed.
+
+    Asked of the kernel rather than by connecting: a probe connection makes Dovecot fork a
+    login process, and one forked just before a stop held Dovecot's shutdown up by 5 s.
+    """
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(name).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # TCP_LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _port_is_free(port: int) -> bool:
+    # SO_REUSEADDR like the daemons themselves, so leftover TIME_WAIT connections from the
+    # previous run do not count as "taken".
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports(count: int, exclude: set[int]) -> list[int]:
+    """count distinct free loopback ports, picked by the kernel (bind to port 0)."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            sock = socket.socket()
+            socks.append(sock)  # kept open until all are picked, so the kernel repeats none
+            sock.bind(("127.0.0.1", 0))
+            if sock.getsockname()[1] not in exclude:
+                ports.append(sock.getsockname()[1])
+    finally:
+        for sock in socks:
+            sock.close()
+    return ports
+
+
+def _check_traversable(directory: Path) -> None:
+    """Postfix, vmail and Dovecot's auth process must be able to walk down to the root."""
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.stat().st_mode & 0o001:
+            raise MailStackError(
+                f"{path} is not searchable by other users (postfix, dovecot, vmail need it): "
+                "pick a state dir elsewhere or chmod o+x it"
+            )
+
+
+def _ensure_vmail_user() -> None:
+    try:
+        pwd.getpwnam("vmail")
+    except KeyError:
+        cmd = ["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "vmail"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise MailStackError(f"cannot create user vmail: {result.stderr.strip()}") from None
+
+
+def _make_dir(path: Path, owner: str, group: str, mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+    os.chmod(path, mode)
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    """Fill {{name}} placeholders; both config languages use $ and { } themselves."""
+    text = (TEMPLATES / template).read_text("utf-8")
+
+    def value(match: re.Match[str]) -> str:
+        return values[match.group(1)]
+
+    return re.sub(r"\{\{(\w+)\}\}", value, text)
+
+
+def _master_cf(listeners: str) -> str:
+    """Debian's default master.cf, without chroot, with our two smtpd listeners for `smtp inet`.
+
+    Reading the installed prototype keeps the service list in step with the installed Postfix.
+    No chroot: the daemons must see the maps and sockets under the state folder.
+    """
+    proto = SYSTEM_POSTFIX_DIR / "master.cf.proto"
+    if not proto.exists():
+        proto = SYSTEM_POSTFIX_DIR / "master.cf"
+    out: list[str] = [f"# Rendered by provisioning/mailstack from {proto}; do not edit."]
+    replacing = False
+    for line in proto.read_text("utf-8").splitlines():
+        if line[:1] in (" ", "\t") and line.strip():
+            if not replacing:  # continuation of the previous service entry
+                out.append(line)
+            continue
+        fields = line.split()
+        replacing = len(fields) >= 8 and not line.startswith("#") and fields[:2] == ["smtp", "inet"]
+        if replacing:
+            out.append(listeners.rstrip("\n"))
+        elif len(fields) >= 8 and not line.startswith("#"):
+            parts = re.split(r"(\s+)", line)
+            parts[8] = "n"  # field 5, chroot
+            out.append("".join(parts))
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _write_postfix_config(path: Path, text: str) -> None:
+    if atomic_write(path, text, mode=0o644, group="root"):
+        _cool_down(path)
+
+
+def _cool_down(path: Path) -> None:
+    """Backdate a Postfix config file we just replaced whole (by rename).
+
+    Postfix re-reads main.cf and master.cf while their mtime is under a second old, pausing
+    300 ms each time, because an editor might still be writing them (dict_load_file_xt,
+    load_file). Ours are never half-written, and the pause cost ~2 s at every start.
+    """
+    past = time.time() - 2
+    os.utime(path, (past, past))
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive flock on a directory: one start/stop per root, one main.cf edit at a time.
+
+    Locks belong to the open file, so the same process must not nest two on one directory.
+    """
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _edit_alternate_config_dirs(config_dir: Path, *, add: bool) -> None:
+    """`postfix -c DIR` refuses to run unless the default main.cf lists DIR."""
+    main_cf = SYSTEM_POSTFIX_DIR / "main.cf"
+    with _locked(SYSTEM_POSTFIX_DIR):
+        if not main_cf.exists():
+            # Debian's "No configuration" install leaves none; the tools need one to exist.
+            text = f"compatibility_level = 3.7\nalternate_config_directories = {config_dir}\n"
+            if add:
+                _write_postfix_config(main_cf, text)
+            return
+        current = _postconf("-h", "alternate_config_directories")
+        dirs = [d for d in re.split(r"[\s,]+", current) if d]
+        if add:
+            wanted = dirs if str(config_dir) in dirs else [*dirs, str(config_dir)]
+        else:
+            wanted = [d for d in dirs if d != str(config_dir)]
+        if wanted == dirs:
+            return
+        if wanted:
+            _postconf("-e", f"alternate_config_directories = {' '.join(wanted)}")
+        else:
+            _postconf("-X", "alternate_config_directories")
+        _cool_down(main_cf)
+
+
+def _postmap(table: str) -> None:
+    result = subprocess.run([_binary("postmap"), table], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MailStackError(f"postmap {table} failed: {result.stderr.strip()}")
+
+
+def _postconf(*args: str) -> str:
+    """postconf on the default instance; postconf -e/-X rewrite main.cf via a temp file."""
+    cmd = [_binary("postconf"), "-c", str(SYSTEM_POSTFIX_DIR), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MailStackError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
+    return result.stdout

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from provisioning.mailstack.controller import MailStack, MailStackError
+from provisioning.node.files import NodeFileError
+
+
+class Command(BaseCommand):
+    help = (
+        "Start, stop or inspect the private Postfix + Dovecot serving a mail node's state folder."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["start", "stop", "status"])
+        parser.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="The node's state folder (default: settings.MAILNODE_DIR).",
+        )
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        root = options["state_dir"] or Path(settings.MAILNODE_DIR)
+        stack = MailStack(root, map_type=settings.MAILNODE_MAP_TYPE)
+        try:
+            if options["action"] == "start":
+                self._start(stack, as_json=options["json"])
+            elif options["action"] == "stop":
+                stack.stop()
+                self.stdout.write(f"stopped {stack.root}")
+            else:
+                self._status(stack, as_json=options["json"])
+        except MailStackError as exc:
+            if options["verbosity"] >= 2 and exc.details:
+                self.stderr.write(exc.details)
+            raise CommandError(exc.summary) from exc
+        except (NodeFileError, OSError) as exc:
+            raise CommandError(f"mailstack {options['action']} failed: {exc}") from exc
+
+    def _start(self, stack: MailStack, *, as_json: bool) -> None:
+        ports = stack.start()
+        if as_json:
+            self.stdout.write(json.dumps({"root": str(stack.root), "ports": ports}))
+            return
+        for name, port in ports.items():
+            self.stdout.write(f"{name} 127.0.0.1:{port}")
+        self.stdout.write(f"state dir {stack.root}")
+
+    def _status(self, stack: MailStack, *, as_json: bool) -> None:
+        status = stack.status()
+        if as_json:
+            self.stdout.write(json.dumps(status))
+        elif status["running"]:
+            ports = " ".join(f"{name}={port}" for name, port in status["ports"].items())
+            self.stdout.write(f"running {status['root']} {ports}")
+        else:
+            # Half a stack (one daemon up) counts as stopped: `start` restarts it cleanly.
+            up = [name for name in ("postfix", "dovecot") if status[name]]
+            extra = f" ({' and '.join(up)} still up)" if up else ""
+            self.stdout.write(f"stopped {status['root']}{extra}")
