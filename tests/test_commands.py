@@ -170,3 +170,17 @@ def test_provision_wait_reports_what_lags(domain: str) -> None:
 
 def test_commands_use_the_private_node_folder(domain: str, node_root: Path) -> None:
     assert (node_root / "dovecot" / "disabled.d" / domain).exists()
+
+
+def test_demo_creates_a_working_login_and_prints_it() -> None:
+    from django.contrib.auth import authenticate
+
+    out = run("demo")
+    admin_password = out.split("panel login:  admin / ")[1].split()[0]
+    assert authenticate(username="admin", password=admin_password) is not None
+    mailbox_password = out.split("mailbox:      demo@demo.test / ")[1].split()[0]
+    mailbox = Mailbox.objects.select_related("domain").get(local_part="demo")
+    assert verify_password(mailbox_password, mailbox.password_hash)
+    assert mailbox.sync_status == "online"
+    again = run("demo")  # idempotent: refreshes the passwords, creates nothing twice
+    assert Mailbox.objects.count() == 1 and "panel login" in again

@@ -22,12 +22,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from provisioning.node.files import MAP_SUFFIX, atomic_write, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
+from provisioning.node.processes import live_pid
 
 PORT_NAMES = (
     "smtp",
@@ -149,22 +150,25 @@ class MailStack:
         return ports
 
     def _stop(self) -> None:
-        # Postfix first so nothing new is accepted while Dovecot is going away.
-        pids = [pid for pid in (self._postfix_pid(), self._dovecot_pid()) if pid]
-        for pid in pids:
-            _terminate(pid)
-        if pids:
-            self._wait_for_exit(timeout=STOP_TIMEOUT)
+        stopped = False
+        # Postfix first, so nothing is accepted that Dovecot could no longer deliver.
+        for name, pid_of in (("postfix", self._postfix_pid), ("dovecot", self._dovecot_pid)):
+            pid = pid_of()
+            if pid:
+                _terminate(pid)
+                self._wait_for_exit(name, pid_of, timeout=STOP_TIMEOUT)
+                stopped = True
+        if stopped:
             # Children may hold a listening socket a moment longer than their master. Only
             # after a real stop: a stopped root's old port may belong to someone else by now.
             self._wait_for_ports(self._saved_ports(), listening=False, timeout=STOP_TIMEOUT)
         _edit_alternate_config_dirs(self.paths.postfix_dir, add=False)
 
     def _postfix_pid(self) -> int | None:
-        return _live_pid(self.paths.postfix_dir / "queue" / "pid" / "master.pid", "master")
+        return live_pid(self.paths.postfix_master_pid, "master")
 
     def _dovecot_pid(self) -> int | None:
-        return _live_pid(self.paths.run_dir / "dovecot" / "master.pid", "dovecot")
+        return live_pid(self.paths.dovecot_master_pid, "dovecot")
 
     def _start_daemons(self) -> None:
         # Dovecot's base_dir holds only runtime state. Left over from a killed run, its pid file
@@ -175,13 +179,13 @@ class MailStack:
         _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
         _run([_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"], "postfix")
 
-    def _wait_for_exit(self, timeout: float) -> None:
+    def _wait_for_exit(
+        self, name: str, pid_of: Callable[[], int | None], *, timeout: float
+    ) -> None:
         deadline = time.monotonic() + timeout
-        while self._postfix_pid() or self._dovecot_pid():
+        while pid_of():
             if time.monotonic() > deadline:
-                raise MailStackError(
-                    f"mail stack under {self.root} did not stop in {timeout:.0f} s"
-                )
+                raise MailStackError(f"{name} under {self.root} did not stop in {timeout:.0f} s")
             time.sleep(0.05)
 
     def _wait_for_ports(self, ports: dict[str, int], *, listening: bool, timeout: float) -> None:
@@ -346,19 +350,6 @@ def _run(cmd: list[str], what: str) -> None:
         reason = "; ".join(line.strip() for line in output.splitlines() if line.strip())
         summary = f"{what} failed to start (exit {code})"
         raise MailStackError(f"{summary}: {reason}" if reason else summary)
-
-
-def _live_pid(pid_file: Path, comm: str) -> int | None:
-    """The pid in pid_file if that process is alive and is the expected program."""
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        # A zombie still answers kill(pid, 0); the state in /proc/<pid>/stat does not lie.
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
-        return None
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    state = stat[stat.rindex(")") + 2 :].split()[0]
-    return pid if name == comm and state not in ("Z", "X") else None
 
 
 def _terminate(pid: int) -> None:

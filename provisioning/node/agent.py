@@ -20,21 +20,13 @@ from pathlib import Path
 
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.paths import POSTFIX_MAPS, NodePaths
+from provisioning.node.processes import live_pid
 from provisioning.node.render import RenderedDomain, render_domain
 from provisioning.node.state import DomainState, plan_apply
 
 log = logging.getLogger(__name__)
 
 DOMAINS_MAP = "postfix/maps/virtual_domains"
-
-
-def _running(pid_file: Path) -> bool:
-    """Whether the daemon whose master wrote pid_file is alive (no daemon: nothing to tell)."""
-    try:
-        os.kill(int(pid_file.read_text().split()[0]), 0)
-    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 @dataclass
@@ -109,7 +101,7 @@ class NodeAgent:
         return written
 
     def _kick(self, address: str) -> None:
-        if not _running(self.paths.dovecot_master_pid):
+        if not live_pid(self.paths.dovecot_master_pid, "dovecot"):
             return  # no Dovecot serving this folder: there is no session to cut
         proc = subprocess.run(
             ["doveadm", "-c", str(self.paths.dovecot_conf), "kick", address],
@@ -136,7 +128,7 @@ class NodeAgent:
         # connection to: unlike smtpd and cleanup it never notices a replaced map (proven in
         # tests/test_loop_live.py, docs/mailstack-findings.md). A graceful reload restarts it;
         # this happens only when the set of domains changes.
-        if not _running(self.paths.postfix_master_pid):
+        if not live_pid(self.paths.postfix_master_pid, "master"):
             return
         proc = subprocess.run(
             ["postfix", "-c", str(self.paths.postfix_dir), "reload"],

@@ -106,8 +106,13 @@ def write_map(maps_dir: Path, name: str, text: str, *, map_type: str) -> bool:
     staging = maps_dir / f".new.{name}"
     atomic_write(staging, text, mode=0o644, group="root", force=True)
     try:
+        # The node's own main.cf when there is one: /etc/postfix/main.cf may have just been
+        # edited (mailstack start registers its folder there), and Postfix pauses up to ~2 s
+        # on a main.cf younger than a second.
+        config = maps_dir.parent
+        use_config = ["-c", str(config)] if (config / "main.cf").exists() else []
         subprocess.run(
-            [postmap_binary(), f"{map_type}:{staging}"],
+            [postmap_binary(), *use_config, f"{map_type}:{staging}"],
             check=True,
             capture_output=True,
             text=True,
