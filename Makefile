@@ -18,7 +18,7 @@ run: venv
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py demo
 	@echo "Panel: http://127.0.0.1:8000/  (mail servers: python manage.py mailstack start)"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # The whole suite, with the live Postfix/Dovecot test bed (installs what is missing, as root).
 test: venv

@@ -23,7 +23,13 @@ def _state() -> DomainState:
         accounts=(
             AccountState(id=2, local_part="zed", password_hash=HASH2, active=False),
             AccountState(id=1, local_part="alice", password_hash=HASH, quota_bytes=1024**3),
-            AccountState(id=3, local_part="b.o-b_1", password_hash=HASH, quota_bytes=1500),
+            AccountState(
+                id=3,
+                local_part="b.o-b_1",
+                password_hash=HASH,
+                quota_bytes=1500,
+                allow_nets=("127.0.0.9", "10.1.2.3/8", "2001:db8::/32"),
+            ),
         ),
     )
 
@@ -125,6 +131,21 @@ def test_hostile_password_hash_is_refused(password_hash: str) -> None:
         name="example.test",
         version=1,
         accounts=(AccountState(id=1, local_part="alice", password_hash=password_hash),),
+    )
+    with pytest.raises(RenderError):
+        render_dovecot(state)
+
+
+@pytest.mark.parametrize(
+    "net",
+    ["10.0.0.0/8 userdb_quota_rule=*:storage=0", "1.2.3.4\nroot", "example.test", "", "300.1.1.1"],
+)
+def test_hostile_allowed_network_is_refused(net: str) -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part="a", password_hash=HASH, allow_nets=(net,)),),
     )
     with pytest.raises(RenderError):
         render_dovecot(state)

@@ -9,6 +9,7 @@ One pass over the accounts renders every file (a 100k-account domain is rendered
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -58,9 +59,25 @@ def _text(lines: list[str]) -> str:
 
 def _quota_field(quota_bytes: int) -> str:
     # Dovecot's quota rule takes a unit; round up to whole KiB so a limit is never loosened.
-    if not quota_bytes:
-        return ""
     return f"userdb_quota_rule=*:storage={-(-quota_bytes // 1024)}K"
+
+
+def _allow_nets_field(address: str, nets: tuple[str, ...]) -> str:
+    # Each network is parsed and written back in canonical form: nothing else gets through.
+    try:
+        canonical = [str(ipaddress.ip_network(net, strict=False)) for net in nets]
+    except (ValueError, TypeError) as exc:
+        raise RenderError(f"bad allowed network for {address}: {exc}") from exc
+    return f"allow_nets={','.join(canonical)}"
+
+
+def _extra_fields(address: str, account: AccountState) -> str:
+    fields = []
+    if account.allow_nets:
+        fields.append(_allow_nets_field(address, account.allow_nets))
+    if account.quota_bytes:
+        fields.append(_quota_field(account.quota_bytes))
+    return " ".join(fields)
 
 
 def render_domain(state: DomainState) -> RenderedDomain:
@@ -72,7 +89,7 @@ def render_domain(state: DomainState) -> RenderedDomain:
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
         hashed = account.password_hash
         users.setdefault(user_shard(address), []).append(
-            f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_quota_field(account.quota_bytes)}"
+            f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
         mailboxes.append(f"{address} {domain}/{account.local_part}/")
         logins.append(f"{address} {address}")

@@ -17,9 +17,16 @@ class AccountState:
     password_hash: str
     active: bool = True
     quota_bytes: int = 0
+    # Networks allowed to log in (IMAP, POP3, SMTP AUTH); empty means from anywhere.
+    allow_nets: tuple[str, ...] = ()
 
 
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
+
+
+def _account(values: dict[str, Any]) -> AccountState:
+    values["allow_nets"] = tuple(values.get("allow_nets") or ())  # JSON has lists
+    return AccountState(**values)
 
 
 @dataclass(frozen=True)
