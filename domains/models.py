@@ -37,6 +37,8 @@ class Domain(models.Model):
     applied_at = models.DateTimeField(null=True, blank=True)
     apply_error = models.TextField(blank=True)
     apply_error_at = models.DateTimeField(null=True, blank=True)
+    # Failed applies in a row: reconcile waits longer before each retry (reset on success).
+    apply_failures = models.PositiveIntegerField(default=0)
 
     objects = DomainQuerySet.as_manager()
 

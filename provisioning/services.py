@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from domains.models import Domain
@@ -73,25 +73,38 @@ def record_applied(domain_id: int, version: int, error: str = "") -> None:
     now = timezone.now()
     if error:
         Domain.objects.filter(pk=domain_id, applied_version__lt=version).update(
-            apply_error=error[:2000], apply_error_at=now
+            apply_error=error[:2000], apply_error_at=now, apply_failures=F("apply_failures") + 1
         )
         log.warning("domain %s version %s failed to apply: %s", domain_id, version, error)
         return
     Domain.objects.filter(pk=domain_id, applied_version__lt=version).update(
-        applied_version=version, applied_at=now, apply_error="", apply_error_at=None
-    )
+        applied_version=version, applied_at=now, apply_error="", apply_error_at=None,
+        apply_failures=0,
+    )  # fmt: skip
+
+
+MAX_RETRY_SECONDS = 300
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds to wait before re-sending a domain: doubles with each failed apply in a row."""
+    base = settings.PROVISIONING_RESEND_AFTER_SECONDS
+    return min(base * 2 ** min(failures, 16), max(base, MAX_RETRY_SECONDS))
 
 
 def domains_to_resend() -> list[tuple[int, bool]]:
     """(domain id, force) for every lagging domain whose change was never sent (the broker
     was down at commit) or was sent long enough ago to count as lost (message lost, worker
-    dead, node down, or the apply failed and should be retried)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.PROVISIONING_RESEND_AFTER_SECONDS)
+    dead, node down), or whose failed apply is due for another try (with backoff)."""
+    now = timezone.now()
     lagging = Domain.objects.lagging()
-    unsent = lagging.filter(sent_version__lt=F("desired_version"))
-    stale = lagging.filter(sent_version__gte=F("desired_version")).filter(
-        Q(sent_at__isnull=True) | Q(sent_at__lt=cutoff)
+    unsent = lagging.filter(sent_version__lt=F("desired_version")).values_list("id", flat=True)
+    sent = lagging.filter(sent_version__gte=F("desired_version")).values_list(
+        "id", "sent_at", "apply_failures"
     )
-    return [(pk, False) for pk in unsent.values_list("id", flat=True)] + [
-        (pk, True) for pk in stale.values_list("id", flat=True)
+    due = [
+        pk
+        for pk, sent_at, failures in sent
+        if sent_at is None or sent_at < now - timedelta(seconds=retry_delay(failures))
     ]
+    return [(pk, False) for pk in unsent] + [(pk, True) for pk in due]
