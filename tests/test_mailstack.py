@@ -7,11 +7,8 @@ controller and the shared file primitives.
 
 from __future__ import annotations
 
-import contextlib
-import imaplib
 import json
 import os
-import poplib
 import shutil
 import smtplib
 import socket
@@ -31,6 +28,7 @@ from provisioning.mailstack.controller import PORT_NAMES, MailStack, _master_cf
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.paths import NodePaths
 from provisioning.node.render import user_shard
+from tests import mailclient
 
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
@@ -97,39 +95,15 @@ def ports(stack: MailStack) -> dict[str, int]:
 
 
 def imap_login(ports: dict[str, int], user: str, password: str = PASSWORD) -> bool:
-    with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
-        try:
-            imap.login(user, password)
-        except imaplib.IMAP4.error:
-            return False
-        imap.logout()
-        return True
+    return mailclient.imap_login(ports, user, password)
 
 
 def pop3_login(ports: dict[str, int], user: str, password: str = PASSWORD) -> bool:
-    pop = poplib.POP3(HOST, ports["pop3"], timeout=10)
-    try:
-        pop.user(user)
-        pop.pass_(password)
-        return True
-    except poplib.error_proto:
-        return False
-    finally:
-        with contextlib.suppress(poplib.error_proto, OSError):
-            pop.quit()
+    return mailclient.pop3_login(ports, user, password)
 
 
 def inbox_subjects(ports: dict[str, int], user: str) -> list[str]:
-    with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
-        imap.login(user, PASSWORD)
-        imap.select("INBOX", readonly=True)
-        _, data = imap.search(None, "ALL")
-        subjects = []
-        for num in data[0].split():
-            _, parts = imap.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            subjects.append(parts[0][1].decode().replace("Subject:", "").strip())
-        imap.logout()
-        return subjects
+    return mailclient.inbox_subjects(ports, user, PASSWORD)
 
 
 def accepts(port: int) -> bool:
