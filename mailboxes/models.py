@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 
@@ -70,8 +71,37 @@ class Mailbox(models.Model):
         return SyncStatus.ONLINE if self.is_active else SyncStatus.OFFLINE
 
     @property
+    def usage_or_none(self) -> MailboxUsage | None:
+        """The reported usage, or None before the mail node reported any."""
+        try:
+            return self.usage
+        except ObjectDoesNotExist:
+            return None
+
+    @property
     def sync_error(self) -> str:
         """The reason the last apply failed, while this mailbox's change is still pending."""
         if self.sync_status == SyncStatus.UPDATING:
             return self.domain.apply_error
         return ""
+
+
+class MailboxUsage(models.Model):
+    """What the mail nodes report back about an account. No row, or a null: not reported yet."""
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="usage")
+    storage_bytes = models.BigIntegerField(null=True, blank=True)
+    messages = models.BigIntegerField(null=True, blank=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    sent_24h = models.IntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["storage_bytes"]),
+            models.Index(fields=["last_login_at"]),
+            models.Index(fields=["sent_24h"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"usage of {self.mailbox_id}"

@@ -41,3 +41,33 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Organization admin"
+    DOMAIN_ADMIN = "domain_admin", "Domain admin"
+    READ_ONLY = "read_only", "Read-only"
+
+
+class Membership(models.Model):
+    """A panel user's role in an organization (provider staff need none: they see all).
+
+    Domain admins act only on the domains listed; organization admins and read-only members
+    on all of the organization's domains.
+    """
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    domains = models.ManyToManyField("domains.Domain", blank=True, related_name="admins")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.organization} · {self.get_role_display()}"

@@ -10,6 +10,7 @@ from security.models import AuditEvent
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.db.models import Model
+    from django.http import HttpRequest
 
     from organizations.models import Organization
 
@@ -28,6 +29,10 @@ class Actor:
     @classmethod
     def for_user(cls, user: AbstractBaseUser, ip_address: str | None = None) -> Actor:
         return cls(label=user.get_username(), user=user, ip_address=ip_address)
+
+    @classmethod
+    def for_request(cls, request: HttpRequest) -> Actor:
+        return cls.for_user(request.user, request.META.get("REMOTE_ADDR"))
 
 
 SYSTEM = Actor(label="system")

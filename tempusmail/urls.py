@@ -1,9 +1,31 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from domains.views import overview
+from domains import views as domain_views
+from mailboxes import views as mailbox_views
+from organizations import views as organization_views
 
 urlpatterns = [
-    path("", overview, name="overview"),
+    path("", organization_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("organizations/", organization_views.organization_list, name="organization_list"),
+    path(
+        "organizations/<int:organization_id>/",
+        domain_views.domain_list,
+        name="domain_list",
+    ),
+    path(
+        "organizations/<int:organization_id>/domains/new/",
+        domain_views.domain_activate,
+        name="domain_activate",
+    ),
+    path("domains/<int:domain_id>/", mailbox_views.mailbox_list_view, name="mailbox_list"),
+    path(
+        "domains/<int:domain_id>/provisioning/",
+        domain_views.domain_provisioning,
+        name="domain_provisioning",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -44,6 +44,12 @@ def _local_node_in_private_folder(node_root: Path) -> None:
     settings.MAILNODE_DIR = node_root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_panel_password_hashing() -> None:
+    # Panel users only (mailbox hashes stay SHA512-CRYPT): PBKDF2 would cost ~0.3 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def domain_name() -> str:
     """A fresh domain name per test: the node agent remembers domains across tests."""
