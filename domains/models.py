@@ -30,6 +30,15 @@ class Domain(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Defaults for new accounts (the Settings tab), and the catch-all target.
+    default_quota_bytes = models.BigIntegerField(default=1024**3)
+    default_language = models.CharField(max_length=8, default="en")
+    default_time_zone = models.CharField(max_length=64, default="UTC")
+    password_min_length = models.PositiveSmallIntegerField(default=10)
+    password_expiry_days = models.PositiveIntegerField(null=True, blank=True)
+    force_2fa = models.BooleanField(default=False)
+    catchall_target = models.CharField(max_length=254, blank=True)
+
     desired_version = models.BigIntegerField(default=1)
     sent_version = models.BigIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +57,12 @@ class Domain(models.Model):
             models.CheckConstraint(
                 condition=Q(applied_version__lte=F("desired_version")),
                 name="domain_applied_not_ahead",
+            ),
+            models.CheckConstraint(
+                condition=Q(default_quota_bytes__gte=0), name="domain_default_quota_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(password_min_length__gte=8), name="domain_password_min_length_gte_8"
             ),
         ]
         indexes = [models.Index(fields=["applied_version", "desired_version"])]

@@ -4,7 +4,15 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 
-from mailboxes.validators import normalize_local_part
+from mailboxes.validators import (
+    normalize_local_part,
+    validate_address_list,
+    validate_networks,
+    validate_time_zone,
+)
+
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("it", "Italiano"),
+             ("es", "Español")]  # fmt: skip
 
 
 class MailboxState(models.TextChoices):
@@ -42,6 +50,39 @@ class Mailbox(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
 
+    # Master data & general
+    language = models.CharField(max_length=8, choices=LANGUAGES, default="en")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    daily_send_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per day; empty: the domain's default"
+    )
+    # Services (limited by the organization's plan)
+    imap_enabled = models.BooleanField("IMAP", default=True)
+    pop3_enabled = models.BooleanField("POP3", default=True)
+    smtp_enabled = models.BooleanField("SMTP (sending)", default=True)
+    sieve_enabled = models.BooleanField("ManageSieve", default=True)
+    webmail_enabled = models.BooleanField("Webmail", default=True)
+    activesync_enabled = models.BooleanField("Exchange ActiveSync", default=False)
+    dav_enabled = models.BooleanField("DAV (calendars, contacts)", default=False)
+    # Security
+    force_password_change = models.BooleanField(default=False)
+    password_expiry_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: passwords do not expire"
+    )
+    force_2fa = models.BooleanField("Force two-factor authentication", default=False)
+    allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
+    api_access = models.BooleanField(default=False)
+    # Options
+    spam_to_inbox = models.BooleanField("Deliver spam to the inbox", default=False)
+    forward_to = models.JSONField(default=list, blank=True, validators=[validate_address_list])
+    forward_keep_copy = models.BooleanField("Keep a copy", default=True)
+    # Autoresponder: the interval is stored in UTC, shown in the account's time zone.
+    autoreply_enabled = models.BooleanField(default=False)
+    autoreply_subject = models.CharField(max_length=200, blank=True)
+    autoreply_body = models.TextField(max_length=10000, blank=True)
+    autoreply_start = models.DateTimeField(null=True, blank=True)
+    autoreply_end = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["domain__name", "local_part"]
         constraints = [
@@ -49,6 +90,12 @@ class Mailbox(models.Model):
             models.CheckConstraint(condition=Q(quota_bytes__gte=0), name="mailbox_quota_gte_0"),
             models.CheckConstraint(
                 condition=Q(state__in=MailboxState.values), name="mailbox_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(autoreply_start__isnull=True)
+                | Q(autoreply_end__isnull=True)
+                | Q(autoreply_end__gt=models.F("autoreply_start")),
+                name="mailbox_autoreply_interval",
             ),
         ]
         verbose_name_plural = "mailboxes"

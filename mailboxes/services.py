@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -9,7 +11,8 @@ from django.utils import timezone
 from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxState
 from mailboxes.passwords import hash_password, validate_mailbox_password
-from mailboxes.validators import format_size, normalize_local_part
+from mailboxes.rules import normalize_settings
+from mailboxes.validators import normalize_local_part
 from provisioning.services import domain_bump
 from security.audit import Actor, audit_record
 
@@ -18,22 +21,15 @@ def _field_error(field: str, exc: ValidationError) -> ValidationError:
     return ValidationError({field: exc.messages})
 
 
-def _check_plan(domain: Domain, *, quota_bytes: int, adding: bool) -> None:
+def _check_account_limit(domain: Domain) -> None:
     plan = domain.organization.plan
-    if plan is None:
+    if plan is None or plan.max_accounts is None:
         return
-    if plan.max_quota_bytes is not None and (
-        quota_bytes == 0 or quota_bytes > plan.max_quota_bytes
-    ):
+    used = Mailbox.objects.filter(domain__organization=domain.organization).count()
+    if used >= plan.max_accounts:
         raise ValidationError(
-            {"quota": f"The plan allows at most {format_size(plan.max_quota_bytes)} per account."}
+            {"local_part": f"The plan's limit of {plan.max_accounts} accounts is reached."}
         )
-    if adding and plan.max_accounts is not None:
-        used = Mailbox.objects.filter(domain__organization=domain.organization).count()
-        if used >= plan.max_accounts:
-            raise ValidationError(
-                {"local_part": f"The plan's limit of {plan.max_accounts} accounts is reached."}
-            )
 
 
 def _mark_changed(mailbox: Mailbox) -> None:
@@ -50,7 +46,9 @@ def mailbox_create(
     quota_bytes: int = 0,
     first_name: str = "",
     last_name: str = "",
+    settings: dict[str, Any] | None = None,
 ) -> Mailbox:
+    """Create an account; settings holds any other editable field (see mailboxes.rules)."""
     try:
         local_part = normalize_local_part(local_part)
     except ValidationError as exc:
@@ -65,17 +63,21 @@ def mailbox_create(
         raise ValidationError({"quota": "The storage quota cannot be negative."})
     if Mailbox.objects.filter(domain=domain, local_part=local_part).exists():
         raise ValidationError({"local_part": f"{local_part}@{domain.name} already exists."})
-    _check_plan(domain, quota_bytes=quota_bytes, adding=True)
+    _check_account_limit(domain)
 
     mailbox = Mailbox(
         domain=domain,
         local_part=local_part,
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
         password_hash=hash_password(password),
         password_changed_at=timezone.now(),
-        quota_bytes=quota_bytes,
     )
+    values = normalize_settings(
+        mailbox,
+        {"first_name": first_name.strip(), "last_name": last_name.strip(),
+         "quota_bytes": quota_bytes, **(settings or {})},
+    )  # fmt: skip
+    for field, value in values.items():
+        setattr(mailbox, field, value)
     mailbox.full_clean()
     _mark_changed(mailbox)
     mailbox.save()
@@ -84,7 +86,35 @@ def mailbox_create(
         action="mailbox.create",
         obj=mailbox,
         organization=domain.organization,
-        after={"address": mailbox.address, "quota_bytes": quota_bytes, "state": mailbox.state},
+        after={"address": mailbox.address, "state": mailbox.state, **_json(values)},
+    )
+    return mailbox
+
+
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
+
+
+@transaction.atomic
+def mailbox_update(*, actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
+    """Change any editable settings of an account; the mail servers follow through the loop."""
+    values = normalize_settings(mailbox, changes)
+    changed = {f: v for f, v in values.items() if getattr(mailbox, f) != v}
+    if not changed:
+        return mailbox
+    before = {f: getattr(mailbox, f) for f in changed}
+    for field, value in changed.items():
+        setattr(mailbox, field, value)
+    mailbox.full_clean()
+    _mark_changed(mailbox)
+    mailbox.save(update_fields=[*changed, "changed_version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="mailbox.update",
+        obj=mailbox,
+        organization=mailbox.domain.organization,
+        before=_json(before),
+        after=_json(changed),
     )
     return mailbox
 

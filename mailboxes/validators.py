@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from functools import cache
+from zoneinfo import available_timezones as _zones
 
 from django.core.exceptions import ValidationError
 
@@ -63,3 +66,77 @@ def format_size(size: int) -> str:
         if size % _UNITS[unit] == 0:
             return f"{size // _UNITS[unit]}{unit}"
     return f"{size}B"
+
+
+MAX_FORWARDS = 20
+
+
+def normalize_address(value: str) -> str:
+    local, domain = split_address(value)
+    return f"{local}@{domain}"
+
+
+def parse_address_list(value: str | list[str]) -> list[str]:
+    """Addresses separated by commas, spaces or lines; normalised, deduplicated, ≤ 20."""
+    items = value if isinstance(value, list) else re.split(r"[\s,;]+", value or "")
+    addresses: list[str] = []
+    errors: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            address = normalize_address(item)
+        except ValidationError:
+            errors.append(f"“{item}” is not a valid e-mail address.")
+            continue
+        if address not in addresses:
+            addresses.append(address)
+    if errors:
+        raise ValidationError(errors, code="invalid")
+    if len(addresses) > MAX_FORWARDS:
+        raise ValidationError(
+            f"At most {MAX_FORWARDS} forwarding addresses ({len(addresses)} given).",
+            code="too_many",
+        )
+    return addresses
+
+
+def parse_networks(value: str | list[str]) -> list[str]:
+    """Trusted addresses or networks (one per line or comma), in canonical CIDR form."""
+    items = value if isinstance(value, list) else re.split(r"[\s,;]+", value or "")
+    networks: list[str] = []
+    errors: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            network = str(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            errors.append(f"“{item}” is not an IP address or network (e.g. 192.0.2.0/24).")
+            continue
+        if network not in networks:
+            networks.append(network)
+    if errors:
+        raise ValidationError(errors, code="invalid")
+    if len(networks) > 50:
+        raise ValidationError("At most 50 trusted networks.", code="too_many")
+    return networks
+
+
+@cache
+def available_timezones() -> frozenset[str]:
+    return frozenset(_zones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone.", code="invalid")
+
+
+def validate_address_list(value: list[str]) -> None:
+    parse_address_list(value)
+
+
+def validate_networks(value: list[str]) -> None:
+    if parse_networks(value) != value:
+        raise ValidationError("Networks must be stored in canonical form.", code="invalid")

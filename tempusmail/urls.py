@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from domains import views as domain_views
 from mailboxes import views as mailbox_views
@@ -27,5 +27,8 @@ urlpatterns = [
         domain_views.domain_provisioning,
         name="domain_provisioning",
     ),
+    path("", include("mailboxes.wizard_urls")),
+    path("", include("mailboxes.account_urls")),
+    path("", include("domains.settings_urls")),
     path("admin/", admin.site.urls),
 ]
