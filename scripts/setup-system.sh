@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs, on Debian and as root, the system packages the test bed needs when any is missing
-# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, Redis, and
-# docker-compose to validate the compose file), and
+# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, Redis, Chromium
+# for the browser tests, and docker-compose to validate the compose file), and
 # starts Redis when it is installed but not answering. Safe to run again: it only fills gaps.
 set -euo pipefail
 
 packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
           dovecot-sieve dovecot-managesieved redis-server
+          chromium  # the browser tests drive Debian's Chromium (Playwright, no download)
           docker-compose)  # only to validate docker-compose.yml (`config`); no engine runs
 missing=()
 for pkg in "${packages[@]}"; do

@@ -23,6 +23,8 @@ from django.conf import settings
 from tempusmail.celery import app as celery_app
 from tests.bed import Worker
 
+pytest_plugins = ["tests.browser"]
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 _names = itertools.count(1)
