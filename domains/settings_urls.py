@@ -1,5 +1,13 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from domains import settings_views
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "domains/<int:domain_id>/settings/",
+        settings_views.domain_settings,
+        name="domain_settings",
+    ),
+]

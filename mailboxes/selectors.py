@@ -43,7 +43,7 @@ def _ordering(sort: str) -> list[OrderBy | str]:
 
 
 def mailbox_list(domain: Domain, *, query: str = "", status: str = "", sort: str = "") -> QuerySet:
-    """The accounts of a domain for the list page: searched, filtered and sorted in SQL."""
+    """The accounts of a domain: searched, filtered and sorted in SQL (the full order)."""
     applied = domain.applied_version
     mailboxes = (
         Mailbox.objects.filter(domain=domain)
@@ -71,3 +71,51 @@ def mailbox_list(domain: Domain, *, query: str = "", status: str = "", sort: str
     elif status == "offline":
         mailboxes = mailboxes.filter(changed_version__lte=applied, state=MailboxState.DEACTIVATED)
     return mailboxes.order_by(*_ordering(sort))
+
+
+USAGE_SORTS = {"storage": "storage_bytes", "last_access": "last_login_at", "sent": "sent_24h"}
+
+
+class MailboxListRows:
+    """What the list page's Paginator slices, fast at 100k accounts in a domain.
+
+    Same rows and order as mailbox_list(), fetched in two narrow steps: the page's ids, then
+    those rows. A usage sort reads the accounts with a reported value in index order through
+    an inner join, then the rest by address: PostgreSQL cannot use the usage indexes through
+    the outer join with NULLS LAST (110 ms at 100k, 25 ms this way; benchmarks/account_list.py).
+    """
+
+    def __init__(
+        self, domain: Domain, *, query: str = "", status: str = "", sort: str = ""
+    ) -> None:
+        self.rows = mailbox_list(domain, query=query, status=status, sort=sort)
+        self.sort = sort
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self.rows.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[Mailbox]:
+        start, stop = page.start or 0, page.stop
+        key, descending = self.sort.lstrip("-"), self.sort.startswith("-")
+        if key not in USAGE_SORTS:
+            return self._fetch(list(self.rows.values_list("id", flat=True)[start:stop]))
+        value = F(f"usage__{USAGE_SORTS[key]}")
+        address = "-local_part" if descending else "local_part"
+        reported = self.rows.filter(**{f"usage__{USAGE_SORTS[key]}__isnull": False})
+        ordered = reported.order_by(value.desc() if descending else value.asc(), address)
+        ids = list(ordered.values_list("id", flat=True)[start:stop])
+        if len(ids) < stop - start:
+            with_value = reported.count()
+            rest = self.rows.exclude(pk__in=reported.values("pk")).order_by(address)
+            ids += rest.values_list("id", flat=True)[max(0, start - with_value) : stop - with_value]
+        return self._fetch(ids)
+
+    def _fetch(self, ids: list[int]) -> list[Mailbox]:
+        by_id = {m.pk: m for m in self.rows.filter(pk__in=ids).order_by()}
+        return [by_id[i] for i in ids]

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from mailboxes.selectors import SORTS, STATUS_FILTERS, mailbox_list
+from mailboxes.selectors import SORTS, STATUS_FILTERS, MailboxListRows
 from organizations.access import can_change_domain, get_domain_for_request
 
 PAGE_SIZE = 50
@@ -19,7 +19,8 @@ def mailbox_list_view(request: HttpRequest, domain_id: int) -> HttpResponse:
     status = status if status in STATUS_FILTERS else ""
     sort = request.GET.get("sort", "address")
     sort = sort if sort.lstrip("-") in SORTS else "address"
-    page = Paginator(mailbox_list(domain, query=query, status=status, sort=sort), PAGE_SIZE)
+    rows = MailboxListRows(domain, query=query, status=status, sort=sort)
+    page = Paginator(rows, PAGE_SIZE)
     page_obj = page.get_page(request.GET.get("page"))
     return render(
         request,

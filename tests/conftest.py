@@ -128,6 +128,9 @@ def live(mailstack: Stack, worker: Worker, transactional_db: None) -> Iterator[S
     try:
         yield mailstack
     finally:
+        # The worker shares the test database: left running, its beat would reconcile the
+        # domains of the (eager) tests that follow and change what they assert on.
+        worker.stop()
         celery_app.conf.task_always_eager = True
         celery_app.conf.broker_url = "memory://localhost/"
         celery_app.close()

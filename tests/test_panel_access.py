@@ -188,3 +188,35 @@ def test_list_pages_use_a_fixed_number_of_queries(
     ]:
         with django_assert_max_num_queries(12):
             assert alice.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "sort", ["storage", "-storage", "last_access", "-last_access", "sent", "-sent", "-address"]
+)
+def test_list_rows_page_like_the_full_ordering(world: World, sort: str) -> None:
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mailboxes.models import Mailbox
+    from mailboxes.selectors import MailboxListRows, mailbox_list
+
+    rng = random.Random(7)
+    for i in range(37):
+        mailbox = mailbox_create(
+            actor=ACTOR, domain=world.acme_domain, local_part=f"m{i:02d}", password=PASSWORD,
+            quota_bytes=1024**3,
+        )  # fmt: skip
+        if rng.random() < 0.6:
+            MailboxUsage.objects.create(
+                mailbox=mailbox,
+                storage_bytes=rng.choice([None, rng.randint(0, 5) * 1000]),
+                last_login_at=timezone.now() - timedelta(hours=rng.randint(0, 3)),
+                sent_24h=rng.randint(0, 3),
+            )
+    expected = list(mailbox_list(world.acme_domain, sort=sort).values_list("id", flat=True))
+    rows = MailboxListRows(world.acme_domain, sort=sort)
+    assert rows.count() == len(expected) == Mailbox.objects.filter(domain=world.acme_domain).count()
+    paged = [m.pk for start in range(0, len(expected), 10) for m in rows[start : start + 10]]
+    assert paged == expected

@@ -1,0 +1,550 @@
+"""The "+ Email Account" wizard: one form per step, and the draft it keeps in the session.
+
+Nothing is written to the database before the summary is confirmed. Until then a draft lives in
+the session under its own token (several wizards may run side by side in one session); it holds
+what each step's fields display (JSON: strings, booleans), the password (needed until confirm,
+dropped with the draft), and how far the admin got. The forms re-validate every step at the
+summary and at confirm, so an address taken meanwhile sends the admin back to step 1.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from domains.models import Domain
+from domains.services import PASSWORD_EXPIRY_MAX_DAYS
+from mailboxes.models import Mailbox
+from mailboxes.passwords import generate_password, validate_mailbox_password
+from mailboxes.rules import SERVICE_OFFERS
+from mailboxes.validators import (
+    MAX_FORWARDS,
+    format_size,
+    normalize_local_part,
+    parse_address_list,
+    parse_networks,
+    parse_size,
+)
+from organizations.models import Plan
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str
+    title: str
+
+
+STEPS = (
+    Step("account", "New account"),
+    Step("services", "Services"),
+    Step("security", "Security"),
+    Step("options", "Options"),
+)
+STEP_SLUGS = tuple(step.slug for step in STEPS)
+SUMMARY = len(STEPS)  # the summary's position after the steps
+
+# The one checkbox for POP / IMAP / SMTP sets these fields together.
+MAIL_ACCESS_FIELDS = ("imap_enabled", "pop3_enabled", "smtp_enabled", "sieve_enabled")
+
+
+# --- the step forms ----------------------------------------------------------------------
+
+
+class AccountStepForm(forms.Form):
+    first_name = forms.CharField(
+        label="Name / description",
+        max_length=150,
+        required=False,
+        help_text="The user's first name, or a description such as “Sales Dept”.",
+    )
+    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    local_part = forms.CharField(
+        label="Email address",
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Repeat the password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, domain: Domain, has_password: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.domain = domain
+        self.has_password = has_password
+        help_text = f"At least {self.min_password_length} characters."
+        if has_password:
+            help_text += " A password is already chosen: leave both empty to keep it."
+        self.fields["password1"].help_text = help_text
+
+    @property
+    def min_password_length(self) -> int:
+        return max(self.domain.password_min_length, 8)
+
+    def clean_local_part(self) -> str:
+        local_part = normalize_local_part(self.cleaned_data["local_part"])
+        if Mailbox.objects.filter(domain=self.domain, local_part=local_part).exists():
+            raise ValidationError(f"{local_part}@{self.domain.display_name} already exists.")
+        return local_part
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        first, second = data.get("password1", ""), data.get("password2", "")
+        data["password"] = None  # keep the password already chosen
+        if not first and not second:
+            if not self.has_password:
+                self.add_error("password1", "Enter a password, or generate one.")
+        elif first != second:
+            self.add_error("password2", "The two passwords differ.")
+        else:
+            try:
+                validate_mailbox_password(first)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+            else:
+                if len(first) < self.min_password_length:
+                    self.add_error(
+                        "password1",
+                        f"The domain's policy asks for at least {self.min_password_length} "
+                        "characters.",
+                    )
+                else:
+                    data["password"] = first
+        return data
+
+
+def _offered(plan: Plan | None, field: str) -> bool:
+    return plan is None or bool(getattr(plan, SERVICE_OFFERS[field]))
+
+
+class ServicesStepForm(forms.Form):
+    quota = forms.CharField(label="Storage capacity", max_length=20)
+    mail_access = forms.BooleanField(label="POP / IMAP / SMTP access", required=False)
+    webmail_enabled = forms.BooleanField(label="Webmail access", required=False)
+    activesync_enabled = forms.BooleanField(label="Microsoft® Exchange ActiveSync", required=False)
+    dav_enabled = forms.BooleanField(label="DAV access (calendars, contacts)", required=False)
+
+    # Which model field decides whether the plan offers each checkbox.
+    OFFER_FIELD = {
+        "mail_access": "imap_enabled",
+        "webmail_enabled": "webmail_enabled",
+        "activesync_enabled": "activesync_enabled",
+        "dav_enabled": "dav_enabled",
+    }
+
+    def __init__(self, *args: Any, domain: Domain, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan: Plan | None = domain.organization.plan
+        limit = self.plan.max_quota_bytes if self.plan else None
+        quota_help = "For example 500M or 2G."
+        if limit is not None:
+            quota_help += f" The plan allows at most {format_size(limit)} per account."
+        else:
+            quota_help += " 0 means unlimited."
+        self.fields["quota"].help_text = quota_help
+        for name, model_field in self.OFFER_FIELD.items():
+            if not _offered(self.plan, model_field):
+                field = self.fields[name]
+                field.widget.attrs["disabled"] = True
+                field.help_text = "Not part of the organization's plan."
+
+    @classmethod
+    def defaults(cls, domain: Domain) -> dict[str, Any]:
+        plan = domain.organization.plan
+        return {
+            "quota": format_size(domain.default_quota_bytes),
+            "mail_access": _offered(plan, "imap_enabled"),
+            "webmail_enabled": _offered(plan, "webmail_enabled"),
+            "activesync_enabled": False,
+            "dav_enabled": False,
+        }
+
+    def offered(self, name: str) -> bool:
+        return _offered(self.plan, self.OFFER_FIELD[name])
+
+    def clean_quota(self) -> int:
+        quota = parse_size(self.cleaned_data["quota"])
+        limit = self.plan.max_quota_bytes if self.plan else None
+        if limit is not None and (quota == 0 or quota > limit):
+            raise ValidationError(f"The plan allows at most {format_size(limit)} per account.")
+        return quota
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # The checkbox is disabled in the page; a value posted anyway is refused here (and
+        # by the service at confirm).
+        for name in self.OFFER_FIELD:
+            if data.get(name) and not self.offered(name):
+                plan_name = self.plan.name if self.plan else ""
+                self.add_error(name, f"Not part of the organization's plan ({plan_name}).")
+        return data
+
+
+class SecurityStepForm(forms.Form):
+    force_password_change = forms.BooleanField(
+        label="Force a password change at the first login", required=False
+    )
+    password_expiry_days = forms.IntegerField(
+        label="Password expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=PASSWORD_EXPIRY_MAX_DAYS,
+        help_text="Leave empty: the password never expires.",
+    )
+    force_2fa = forms.BooleanField(label="Force two-factor authentication (OTP)", required=False)
+    allowed_networks = forms.CharField(
+        label="IP restrictions",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Trusted addresses or networks, one per line (e.g. 192.0.2.0/24). "
+        "Empty: no restriction.",
+    )
+    api_access = forms.BooleanField(label="API access", required=False)
+
+    @classmethod
+    def defaults(cls, domain: Domain) -> dict[str, Any]:
+        return {
+            "force_password_change": False,
+            "password_expiry_days": domain.password_expiry_days,
+            "force_2fa": domain.force_2fa,
+            "allowed_networks": "",
+            "api_access": False,
+        }
+
+    def clean_allowed_networks(self) -> list[str]:
+        return parse_networks(self.cleaned_data["allowed_networks"])
+
+
+class OptionsStepForm(forms.Form):
+    forward_to = forms.CharField(
+        label="Forward to",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=f"Up to {MAX_FORWARDS} addresses, one per line. Empty: no forwarding.",
+    )
+    forward_keep_copy = forms.BooleanField(
+        label="Keep a copy in this account when forwarding", required=False
+    )
+    spam_to_inbox = forms.BooleanField(label="Deliver spam to the inbox", required=False)
+
+    def __init__(self, *args: Any, address: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    @classmethod
+    def defaults(cls, domain: Domain) -> dict[str, Any]:
+        return {"forward_to": "", "forward_keep_copy": True, "spam_to_inbox": False}
+
+    def clean_forward_to(self) -> list[str]:
+        addresses = parse_address_list(self.cleaned_data["forward_to"])
+        if self.address in addresses:
+            raise ValidationError("An account cannot forward to itself.")
+        return addresses
+
+
+# Where each error key of mailbox_create belongs: (step, form field). Anything else is shown
+# on the summary.
+SERVICE_ERROR_FIELDS: dict[str, tuple[str, str]] = {
+    "local_part": ("account", "local_part"),
+    "first_name": ("account", "first_name"),
+    "last_name": ("account", "last_name"),
+    "password": ("account", "password1"),
+    "quota": ("services", "quota"),
+    "quota_bytes": ("services", "quota"),
+    **{field: ("services", "mail_access") for field in MAIL_ACCESS_FIELDS},
+    "webmail_enabled": ("services", "webmail_enabled"),
+    "activesync_enabled": ("services", "activesync_enabled"),
+    "dav_enabled": ("services", "dav_enabled"),
+    **{field: ("security", field) for field in SecurityStepForm.base_fields},
+    **{field: ("options", field) for field in OptionsStepForm.base_fields},
+}
+
+
+def service_errors_by_step(
+    exc: ValidationError,
+) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
+    """Split a service error into {step: {field: messages}} and the messages of no step."""
+    by_step: dict[str, dict[str, list[str]]] = {}
+    elsewhere: list[str] = []
+    if hasattr(exc, "error_dict"):
+        items = list(exc.message_dict.items())
+    else:
+        items = [(NON_FIELD_ERRORS, exc.messages)]
+    for key, messages in items:
+        if key in SERVICE_ERROR_FIELDS:
+            step, field = SERVICE_ERROR_FIELDS[key]
+            by_step.setdefault(step, {}).setdefault(field, []).extend(messages)
+        else:
+            elsewhere.extend(messages)
+    return by_step, elsewhere
+
+
+# --- the draft in the session ------------------------------------------------------------
+
+DRAFTS_KEY = "mailbox_wizard"
+DONE_KEY = "mailbox_wizard_done"
+DRAFT_LIFETIME = timedelta(hours=2)
+MAX_DRAFTS = 5
+MAX_DONE = 20
+
+
+class Draft:
+    """A wizard run: a dict in the session under its token, wrapped for readable access."""
+
+    def __init__(self, session: SessionBase, token: str, data: dict[str, Any]) -> None:
+        self.session = session
+        self.token = token
+        self.data = data
+
+    @classmethod
+    def start(cls, session: SessionBase, domain: Domain) -> Draft:
+        drafts = _live_drafts(session)
+        # Keep the newest few: each holds a password until it is confirmed or cancelled.
+        for token in sorted(drafts, key=lambda t: drafts[t]["started_at"])[: -MAX_DRAFTS + 1]:
+            del drafts[token]
+        token = str(uuid.uuid4())
+        drafts[token] = {
+            "domain_id": domain.pk,
+            "started_at": timezone.now().isoformat(),
+            "reached": 0,
+            "steps": {},
+            "password": "",
+            "password_generated": False,
+            "reveal_password": False,
+            "errors": {},
+        }
+        session[DRAFTS_KEY] = drafts
+        return cls(session, token, drafts[token])
+
+    @classmethod
+    def load(cls, session: SessionBase, token: str, domain: Domain) -> Draft | None:
+        drafts = _live_drafts(session)
+        if len(drafts) != len(session.get(DRAFTS_KEY, {})):
+            session[DRAFTS_KEY] = drafts
+        data = drafts.get(token)
+        if data is None or data["domain_id"] != domain.pk:
+            return None
+        return cls(session, token, data)
+
+    def save(self) -> None:
+        self.session.modified = True
+
+    def discard(self) -> None:
+        """Drop the draft, and the password with it (on completion or cancel)."""
+        drafts = self.session.get(DRAFTS_KEY, {})
+        drafts.pop(self.token, None)
+        self.session[DRAFTS_KEY] = drafts
+
+    def restore(self) -> None:
+        """Put a discarded draft back (when confirm failed)."""
+        drafts = self.session.get(DRAFTS_KEY, {})
+        drafts[self.token] = self.data
+        self.session[DRAFTS_KEY] = drafts
+
+    # -- steps
+
+    @property
+    def reached(self) -> int:
+        return int(self.data["reached"])
+
+    def reach(self, index: int) -> None:
+        self.data["reached"] = max(self.reached, index)
+        self.save()
+
+    def values(self, slug: str) -> dict[str, Any] | None:
+        return self.data["steps"].get(slug)
+
+    def set_values(self, slug: str, values: dict[str, Any]) -> None:
+        self.data["steps"][slug] = values
+        self.save()
+
+    def set_errors(self, slug: str, errors: dict[str, list[str]]) -> None:
+        self.data["errors"][slug] = errors
+        self.save()
+
+    def pop_errors(self, slug: str) -> dict[str, list[str]] | None:
+        errors = self.data["errors"].pop(slug, None)
+        if errors is not None:
+            self.save()
+        return errors
+
+    # -- password
+
+    @property
+    def password(self) -> str:
+        return str(self.data["password"])
+
+    @property
+    def password_generated(self) -> bool:
+        return bool(self.data["password_generated"])
+
+    def set_password(self, password: str, *, generated: bool) -> None:
+        self.data.update(password=password, password_generated=generated, reveal_password=generated)
+        self.save()
+
+    def generate_password(self, min_length: int) -> None:
+        self.set_password(generate_password(max(16, min_length)), generated=True)
+
+    def take_password_to_reveal(self) -> str:
+        """The generated password, once: the step page shows it a single time."""
+        if not self.data["reveal_password"]:
+            return ""
+        self.data["reveal_password"] = False
+        self.save()
+        return self.password
+
+
+def _live_drafts(session: SessionBase) -> dict[str, dict[str, Any]]:
+    """The session's drafts, without the abandoned ones (and their passwords)."""
+    oldest = timezone.now() - DRAFT_LIFETIME
+    drafts = session.get(DRAFTS_KEY, {})
+    return {
+        token: draft
+        for token, draft in drafts.items()
+        if (started := parse_datetime(draft.get("started_at", ""))) and started > oldest
+    }
+
+
+def remember_created(session: SessionBase, token: str, mailbox_id: int) -> None:
+    done = session.get(DONE_KEY, {})
+    done[token] = mailbox_id
+    session[DONE_KEY] = dict(list(done.items())[-MAX_DONE:])
+
+
+def created_mailbox_id(session: SessionBase, token: str) -> int | None:
+    return session.get(DONE_KEY, {}).get(token)
+
+
+# --- between forms and the draft ---------------------------------------------------------
+
+
+def displayed_values(form: forms.Form) -> dict[str, Any]:
+    """What a submitted form shows in its fields (passwords left out), JSON-serialisable."""
+    return {
+        name: form[name].value()
+        for name in form.fields
+        if not isinstance(form.fields[name].widget, forms.PasswordInput)
+    }
+
+
+def as_form_data(values: dict[str, Any]) -> dict[str, str]:
+    """Turn displayed values back into what a browser posts (unchecked boxes are absent)."""
+    data: dict[str, str] = {}
+    for name, value in values.items():
+        if value is True:
+            data[name] = "on"
+        elif value not in (False, None):
+            data[name] = str(value)
+    return data
+
+
+FORMS: dict[str, type[forms.Form]] = {
+    "account": AccountStepForm,
+    "services": ServicesStepForm,
+    "security": SecurityStepForm,
+    "options": OptionsStepForm,
+}
+
+
+def _defaults(slug: str, domain: Domain) -> dict[str, Any]:
+    form_class = FORMS[slug]
+    return form_class.defaults(domain) if hasattr(form_class, "defaults") else {}
+
+
+def draft_address(draft: Draft, domain: Domain) -> str:
+    local_part = str((draft.values("account") or {}).get("local_part") or "")
+    try:
+        local_part = normalize_local_part(local_part)
+    except ValidationError:
+        local_part = local_part.strip().lower()
+    return f"{local_part}@{domain.name}"
+
+
+def step_form(
+    slug: str, *, domain: Domain, draft: Draft, data: dict[str, Any] | None = None
+) -> forms.Form:
+    """The step's form: showing the draft's values (or the domain's defaults), or bound."""
+    values = draft.values(slug)
+    kwargs: dict[str, Any] = {}
+    if slug == "account":
+        kwargs = {"domain": domain, "has_password": bool(draft.password)}
+    elif slug == "services":
+        kwargs = {"domain": domain}
+    elif slug == "options":
+        kwargs = {"address": draft_address(draft, domain)}
+    initial = values if values is not None else _defaults(slug, domain)
+    return FORMS[slug](data, initial=initial, **kwargs)
+
+
+def validate_draft(draft: Draft, domain: Domain) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Every step's cleaned data, or the first step that does not validate (now)."""
+    cleaned: dict[str, dict[str, Any]] = {}
+    for step in STEPS:
+        values = draft.values(step.slug)
+        if values is None:
+            return cleaned, step.slug
+        form = step_form(step.slug, domain=domain, draft=draft, data=as_form_data(values))
+        if not form.is_valid():
+            return cleaned, step.slug
+        cleaned[step.slug] = form.cleaned_data
+    return cleaned, None
+
+
+def create_arguments(
+    cleaned: dict[str, dict[str, Any]], draft: Draft, domain: Domain
+) -> dict[str, Any]:
+    """The keyword arguments of mailbox_create (without the actor) for a validated draft."""
+    account, services = cleaned["account"], cleaned["services"]
+    security, options = cleaned["security"], cleaned["options"]
+    settings: dict[str, Any] = {
+        "language": domain.default_language,
+        "time_zone": domain.default_time_zone,
+        **{field: services["mail_access"] for field in MAIL_ACCESS_FIELDS},
+        "webmail_enabled": services["webmail_enabled"],
+        "activesync_enabled": services["activesync_enabled"],
+        "dav_enabled": services["dav_enabled"],
+        "force_password_change": security["force_password_change"],
+        "password_expiry_days": security["password_expiry_days"],
+        "force_2fa": security["force_2fa"],
+        "allowed_networks": security["allowed_networks"],
+        "api_access": security["api_access"],
+        "forward_to": options["forward_to"],
+        "forward_keep_copy": options["forward_keep_copy"],
+        "spam_to_inbox": options["spam_to_inbox"],
+    }
+    return {
+        "domain": domain,
+        "local_part": account["local_part"],
+        "password": draft.password,
+        "quota_bytes": services["quota"],
+        "first_name": account["first_name"],
+        "last_name": account["last_name"],
+        "settings": settings,
+    }
+
+
+def account_limit_reached(domain: Domain) -> str:
+    """The plan's account limit as a message when it is reached (the service checks it too)."""
+    plan = domain.organization.plan
+    if plan is None or plan.max_accounts is None:
+        return ""
+    used = Mailbox.objects.filter(domain__organization=domain.organization).count()
+    if used < plan.max_accounts:
+        return ""
+    return f"The plan's limit of {plan.max_accounts} accounts is reached."
