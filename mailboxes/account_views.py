@@ -226,9 +226,13 @@ def mailbox_delete_view(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     form = DeleteForm(data, user=request.user, read_only=not can_change)
     if data is not None and form.is_valid():
         domain_id, address = mailbox.domain_id, mailbox.address
-        mailbox_delete(actor=Actor.for_request(request), mailbox=mailbox)
-        messages.success(request, f"The account {address} was deleted.")
-        return redirect("mailbox_list", domain_id=domain_id)
+        try:
+            mailbox_delete(actor=Actor.for_request(request), mailbox=mailbox)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"The account {address} was deleted.")
+            return redirect("mailbox_list", domain_id=domain_id)
     return _page(request, mailbox, "delete", can_change, form=form)
 
 

@@ -43,12 +43,17 @@ def mailbox_create(
     domain: Domain,
     local_part: str,
     password: str,
-    quota_bytes: int = 0,
+    quota_bytes: int | None = None,
     first_name: str = "",
     last_name: str = "",
     settings: dict[str, Any] | None = None,
 ) -> Mailbox:
-    """Create an account; settings holds any other editable field (see mailboxes.rules)."""
+    """Create an account; settings holds any other editable field (see mailboxes.rules).
+
+    Without quota_bytes the account gets its domain's default quota.
+    """
+    if quota_bytes is None:
+        quota_bytes = domain.default_quota_bytes
     try:
         local_part = normalize_local_part(local_part)
     except ValidationError as exc:
@@ -176,6 +181,11 @@ def mailbox_reactivate(*, actor: Actor, mailbox: Mailbox) -> Mailbox:
 def mailbox_delete(*, actor: Actor, mailbox: Mailbox) -> None:
     """Remove the account; its node refuses the address, cuts sessions, moves the mail aside."""
     domain = mailbox.domain
+    if domain.catchall_target == mailbox.address:
+        raise ValidationError(
+            {"__all__": f"{mailbox.address} receives the domain's catch-all mail: choose another "
+             "catch-all target in the domain's settings first."}
+        )  # fmt: skip
     audit_record(
         actor=actor,
         action="mailbox.delete",

@@ -626,3 +626,15 @@ def test_htmx_is_loaded_from_our_static_files_without_inline_script(
         assert not re.search(r"\son[a-z]+=", body), name  # no inline event handlers
     listing = alice.get(reverse("mailbox_list", args=[mailbox.domain_id])).content.decode()
     assert "htmx" not in listing
+
+
+def test_deleting_the_catch_all_target_is_refused_with_a_message(world: World) -> None:
+    Domain.objects.filter(pk=world.acme_domain.pk).update(
+        catchall_target=world.acme_mailbox.address
+    )
+    response = world.client("alice").post(
+        reverse("mailbox_delete", args=[world.acme_mailbox.pk]), {"password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert "catch-all" in response.content.decode()
+    assert Mailbox.objects.filter(pk=world.acme_mailbox.pk).exists()

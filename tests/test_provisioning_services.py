@@ -91,7 +91,7 @@ def test_the_desired_state_holds_what_the_node_needs(domain: Domain) -> None:
     state = domain_state(_reload(domain), version=42)
     assert state.version == 42 and state.name == domain.name and state.id == domain.pk
     assert [(a.local_part, a.active, a.quota_bytes) for a in state.accounts] == [
-        ("alice", False, 0),
+        ("alice", False, 1024**3),
         ("bob", True, 5),
     ]
     assert all(a.password_hash.startswith("$6$") for a in state.accounts)
@@ -122,3 +122,23 @@ def test_reconcile_resends_unsent_and_lost_changes_with_backoff_after_failures(
 def test_retry_delay_is_capped() -> None:
     assert services.retry_delay(0) < services.retry_delay(1) < services.retry_delay(2)
     assert services.retry_delay(50) == services.MAX_RETRY_SECONDS
+
+
+def test_new_accounts_get_the_domains_default_quota(domain: Domain) -> None:
+    Domain.objects.filter(pk=domain.pk).update(default_quota_bytes=3 * 1024**3)
+    domain.refresh_from_db()
+    mailbox = mailbox_create(actor=ACTOR, domain=domain, local_part="q", password="pw-quota-1")
+    assert mailbox.quota_bytes == 3 * 1024**3
+
+
+def test_the_catch_all_target_cannot_be_deleted(domain: Domain) -> None:
+    from django.core.exceptions import ValidationError
+
+    from mailboxes.services import mailbox_delete
+
+    box = mailbox_create(actor=ACTOR, domain=domain, local_part="box", password="pw-catch-1")
+    Domain.objects.filter(pk=domain.pk).update(catchall_target=box.address)
+    box = Mailbox.objects.select_related("domain").get(pk=box.pk)
+    with pytest.raises(ValidationError, match="catch-all"):
+        mailbox_delete(actor=ACTOR, mailbox=box)
+    assert Mailbox.objects.filter(pk=box.pk).exists()

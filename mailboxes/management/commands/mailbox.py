@@ -29,7 +29,7 @@ class Command(BaseCommand):
             help="Read the password from the first line of stdin (else one is generated).",
         )
         create.add_argument(
-            "--quota", default="0", help="Storage quota, e.g. 500M, 2G; 0 = unlimited."
+            "--quota", help="Storage quota, e.g. 500M, 2G; 0 = unlimited (default: the domain's)."
         )
         create.add_argument("--first-name", default="", help="Name or description.")
         create.add_argument("--last-name", default="")
@@ -49,10 +49,12 @@ class Command(BaseCommand):
 
     def _create(self, options: dict[str, Any]) -> None:
         local_part, domain_name = split_address(options["address"])
-        try:
-            quota = parse_size(options["quota"])
-        except ValidationError as exc:
-            raise ValidationError({"quota": exc.messages}) from exc
+        quota = None
+        if options["quota"] is not None:
+            try:
+                quota = parse_size(options["quota"])
+            except ValidationError as exc:
+                raise ValidationError({"quota": exc.messages}) from exc
         domain = Domain.objects.select_related("organization").filter(name=domain_name).first()
         if domain is None:
             raise CommandError(f"domain: no domain {domain_name}; create it first.")
