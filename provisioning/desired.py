@@ -6,21 +6,35 @@ from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxState
 from provisioning.node.state import AccountState, DomainState
 
+# Account switch -> the Dovecot service name it refuses when off. Webmail, ActiveSync and DAV
+# front ends authenticate through Dovecot under their own service names (a later issue).
+SERVICE_SWITCHES = {
+    "imap_enabled": "imap",
+    "pop3_enabled": "pop3",
+    "smtp_enabled": "smtp",
+    "sieve_enabled": "sieve",
+}
+
 
 def domain_state(domain: Domain, version: int) -> DomainState:
     rows = (
         Mailbox.objects.filter(domain=domain)
         .order_by("local_part")
-        .values_list("id", "local_part", "password_hash", "state", "quota_bytes")
-    )
+        .values(
+            "id", "local_part", "password_hash", "state", "quota_bytes", "allowed_networks",
+            *SERVICE_SWITCHES,
+        )
+    )  # fmt: skip
     accounts = tuple(
         AccountState(
-            id=pk,
-            local_part=local_part,
-            password_hash=password_hash,
-            active=state == MailboxState.ACTIVE,
-            quota_bytes=quota_bytes,
+            id=row["id"],
+            local_part=row["local_part"],
+            password_hash=row["password_hash"],
+            active=row["state"] == MailboxState.ACTIVE,
+            quota_bytes=row["quota_bytes"],
+            allow_nets=tuple(row["allowed_networks"] or ()),
+            denied_services=tuple(s for f, s in SERVICE_SWITCHES.items() if not row[f]),
         )
-        for pk, local_part, password_hash, state, quota_bytes in rows.iterator(chunk_size=5000)
+        for row in rows.iterator(chunk_size=5000)
     )
     return DomainState(id=domain.pk, name=domain.name, version=version, accounts=accounts)

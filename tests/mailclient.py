@@ -6,6 +6,7 @@ import contextlib
 import imaplib
 import poplib
 import smtplib
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -26,9 +27,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, every: float
         time.sleep(every)
 
 
-def imap_login(ports: dict[str, int], user: str, password: str) -> bool:
+class _BoundIMAP4(imaplib.IMAP4):
+    """IMAP4 from a chosen loopback source address (to test per-account IP restrictions)."""
+
+    def __init__(self, host: str, port: int, source: str, timeout: float) -> None:
+        self._source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return socket.create_connection(
+            (self.host, self.port), timeout, source_address=(self._source, 0)
+        )
+
+
+def imap_login(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
     try:
-        with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
+        with _BoundIMAP4(HOST, ports["imap"], source, timeout=10) as imap:
             imap.login(user, password)
             imap.logout()
         return True

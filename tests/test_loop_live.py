@@ -19,6 +19,7 @@ from mailboxes.models import Mailbox, SyncStatus
 from organizations.services import organization_create
 from security.audit import Actor
 from tests.mailclient import (
+    INTERNET,
     imap_login,
     imap_session,
     inbox_subjects,
@@ -186,3 +187,23 @@ def test_a_domain_added_while_postfix_runs_accepts_mail(live, alice: Mailbox) ->
     assert wait_until(
         lambda: "to the new domain" in inbox_subjects(live.ports, bob.address, PASSWORD)
     )
+
+
+def test_a_protocol_switched_off_refuses_only_that_protocol(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"pop3_enabled": False})
+    _wait_applied()
+    assert wait_until(lambda: not pop3_login(ports, address, PASSWORD))
+    assert imap_login(ports, address, PASSWORD)
+    assert smtp_auth(ports, address, PASSWORD)
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"pop3_enabled": True})
+    _wait_applied()
+    assert wait_until(lambda: pop3_login(ports, address, PASSWORD))
+
+
+def test_trusted_networks_restrict_where_logins_come_from(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"allowed_networks": "127.0.0.9"})
+    _wait_applied()
+    assert wait_until(lambda: not imap_login(ports, address, PASSWORD))  # from 127.0.0.1
+    assert imap_login(ports, address, PASSWORD, source=INTERNET)

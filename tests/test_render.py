@@ -21,7 +21,13 @@ def _state() -> DomainState:
         name="example.test",
         version=3,
         accounts=(
-            AccountState(id=2, local_part="zed", password_hash=HASH2, active=False),
+            AccountState(
+                id=2,
+                local_part="zed",
+                password_hash=HASH2,
+                active=False,
+                denied_services=("pop3", "imap"),
+            ),
             AccountState(id=1, local_part="alice", password_hash=HASH, quota_bytes=1024**3),
             AccountState(
                 id=3,
@@ -146,6 +152,20 @@ def test_hostile_allowed_network_is_refused(net: str) -> None:
         name="example.test",
         version=1,
         accounts=(AccountState(id=1, local_part="a", password_hash=HASH, allow_nets=(net,)),),
+    )
+    with pytest.raises(RenderError):
+        render_dovecot(state)
+
+
+@pytest.mark.parametrize("service", ["ftp", "imap/x", "pop3\nsmtp", ""])
+def test_unknown_service_is_refused(service: str) -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(
+            AccountState(id=1, local_part="a", password_hash=HASH, denied_services=(service,)),
+        ),
     )
     with pytest.raises(RenderError):
         render_dovecot(state)

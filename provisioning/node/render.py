@@ -17,6 +17,8 @@ from provisioning.node.state import AccountState, DomainState
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
+# Dovecot service names a per-protocol switch can refuse ("smtp" is Postfix's SASL).
+DENIABLE_SERVICES = frozenset({"imap", "pop3", "smtp", "sieve", "submission"})
 _SHA512_CRYPT = re.compile(r"^\$6\$(rounds=[0-9]{1,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
 
 
@@ -83,7 +85,7 @@ def _extra_fields(address: str, account: AccountState) -> str:
 def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
     users: dict[str, list[str]] = {}
-    disabled, mailboxes, rejected, logins = [], [], [], []
+    denied, disabled, mailboxes, rejected, logins = [], [], [], [], []
     for account in sorted(state.accounts, key=lambda a: a.local_part):
         address = _check_account(domain, account)
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
@@ -91,6 +93,10 @@ def render_domain(state: DomainState) -> RenderedDomain:
         users.setdefault(user_shard(address), []).append(
             f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
+        for service in sorted(account.denied_services):
+            if service not in DENIABLE_SERVICES:
+                raise RenderError(f"unknown service {service!r} for {address}")
+            denied.append(f"{service}/{address}")
         mailboxes.append(f"{address} {domain}/{account.local_part}/")
         logins.append(f"{address} {address}")
         if not account.active:
@@ -98,7 +104,7 @@ def render_domain(state: DomainState) -> RenderedDomain:
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
     return RenderedDomain(
         users={shard: _text(lines) for shard, lines in sorted(users.items())},
-        dovecot={"deny": "", "disabled": _text(disabled)},
+        dovecot={"deny": _text(denied), "disabled": _text(disabled)},
         postfix={
             "virtual_domains": f"{domain} OK\n",
             "virtual_mailboxes": _text(mailboxes),

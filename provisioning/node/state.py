@@ -19,13 +19,16 @@ class AccountState:
     quota_bytes: int = 0
     # Networks allowed to log in (IMAP, POP3, SMTP AUTH); empty means from anywhere.
     allow_nets: tuple[str, ...] = ()
+    # Dovecot service names this account may not log in to (imap, pop3, smtp, sieve, ...).
+    denied_services: tuple[str, ...] = ()
 
 
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
 
 
 def _account(values: dict[str, Any]) -> AccountState:
-    values["allow_nets"] = tuple(values.get("allow_nets") or ())  # JSON has lists
+    for name in ("allow_nets", "denied_services"):  # JSON has lists
+        values[name] = tuple(values.get(name) or ())
     return AccountState(**values)
 
 
