@@ -77,9 +77,8 @@ class DomainSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         plan = domain.organization.plan
         if plan is not None and plan.max_quota_bytes is not None:
-            self.fields["default_quota_bytes"].help_text = (
-                f"For example 2G; at most {format_size(plan.max_quota_bytes)} ({plan.name} plan)."
-            )
+            limit = f"{format_size(plan.max_quota_bytes)} ({plan.name} plan)"
+            self.fields["default_quota_bytes"].help_text = f"For example 2G; at most {limit}."
         self.fields["catchall_target"].widget.attrs["placeholder"] = f"info@{domain.display_name}"
 
     @staticmethod
