@@ -22,7 +22,7 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         .order_by("local_part")
         .values(
             "id", "local_part", "password_hash", "state", "quota_bytes", "allowed_networks",
-            *SERVICE_SWITCHES,
+            "forward_to", "forward_keep_copy", *SERVICE_SWITCHES,
         )
     )  # fmt: skip
     accounts = tuple(
@@ -34,7 +34,15 @@ def domain_state(domain: Domain, version: int) -> DomainState:
             quota_bytes=row["quota_bytes"],
             allow_nets=tuple(row["allowed_networks"] or ()),
             denied_services=tuple(s for f, s in SERVICE_SWITCHES.items() if not row[f]),
+            forward_to=tuple(row["forward_to"] or ()),
+            forward_keep_copy=row["forward_keep_copy"],
         )
         for row in rows.iterator(chunk_size=5000)
     )
-    return DomainState(id=domain.pk, name=domain.name, version=version, accounts=accounts)
+    return DomainState(
+        id=domain.pk,
+        name=domain.name,
+        version=version,
+        accounts=accounts,
+        catchall_target=domain.catchall_target,
+    )

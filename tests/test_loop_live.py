@@ -10,6 +10,7 @@ from __future__ import annotations
 import imaplib
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from domains.models import Domain
@@ -207,3 +208,56 @@ def test_trusted_networks_restrict_where_logins_come_from(live, alice: Mailbox) 
     _wait_applied()
     assert wait_until(lambda: not imap_login(ports, address, PASSWORD))  # from 127.0.0.1
     assert imap_login(ports, address, PASSWORD, source=INTERNET)
+
+
+def _make(domain: Domain, local_part: str, **settings) -> Mailbox:
+    return services.mailbox_create(
+        actor=ACTOR, domain=domain, local_part=local_part, password=PASSWORD, settings=settings
+    )
+
+
+def test_forwarding_with_and_without_a_copy(live, domain: Domain) -> None:
+    ports = live.ports
+    bob = _make(domain, "bob")
+    carol = _make(domain, "carol")
+    alice = _make(domain, "alice", forward_to=[bob.address], forward_keep_copy=False)
+    _wait_applied()
+    assert send_inbound(ports, alice.address, subject="forward only")[0] == 250
+    assert wait_until(lambda: "forward only" in inbox_subjects(ports, bob.address, PASSWORD))
+    assert "forward only" not in inbox_subjects(ports, alice.address, PASSWORD)
+
+    services.mailbox_update(
+        actor=ACTOR,
+        mailbox=alice,
+        changes={"forward_to": [bob.address, carol.address], "forward_keep_copy": True},
+    )
+    _wait_applied()
+    assert send_inbound(ports, alice.address, subject="with a copy")[0] == 250
+    for box in (alice, bob, carol):
+        assert wait_until(lambda b=box: "with a copy" in inbox_subjects(ports, b.address, PASSWORD))
+
+    too_many = [f"t{i}@remote.test" for i in range(21)]
+    with pytest.raises(ValidationError, match="At most 20"):
+        services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"forward_to": too_many})
+
+
+def test_catch_all_takes_unknown_addresses_and_real_accounts_keep_theirs(
+    live, domain: Domain
+) -> None:
+    from domains.services import domain_update_settings
+
+    ports = live.ports
+    box = _make(domain, "box")
+    real = _make(domain, "real")
+    domain_update_settings(actor=ACTOR, domain=domain, changes={"catchall_target": box.address})
+    _wait_applied()
+    assert send_inbound(ports, f"whoever@{domain.name}", subject="to nobody")[0] == 250
+    assert send_inbound(ports, real.address, subject="to real")[0] == 250
+    assert wait_until(lambda: "to nobody" in inbox_subjects(ports, box.address, PASSWORD))
+    assert wait_until(lambda: "to real" in inbox_subjects(ports, real.address, PASSWORD))
+    assert "to real" not in inbox_subjects(ports, box.address, PASSWORD)
+
+    domain.refresh_from_db()
+    domain_update_settings(actor=ACTOR, domain=domain, changes={"catchall_target": ""})
+    _wait_applied()
+    assert wait_until(lambda: send_inbound(ports, f"whoever@{domain.name}")[0] == 550)

@@ -20,6 +20,7 @@ def _state() -> DomainState:
         id=7,
         name="example.test",
         version=3,
+        catchall_target="alice@example.test",
         accounts=(
             AccountState(
                 id=2,
@@ -28,7 +29,21 @@ def _state() -> DomainState:
                 active=False,
                 denied_services=("pop3", "imap"),
             ),
-            AccountState(id=1, local_part="alice", password_hash=HASH, quota_bytes=1024**3),
+            AccountState(
+                id=1,
+                local_part="alice",
+                password_hash=HASH,
+                quota_bytes=1024**3,
+                forward_to=("bob@other.test", "carol@example.test"),
+                forward_keep_copy=True,
+            ),
+            AccountState(
+                id=4,
+                local_part="fwd",
+                password_hash=HASH,
+                forward_to=("x@remote.test",),
+                forward_keep_copy=False,
+            ),
             AccountState(
                 id=3,
                 local_part="b.o-b_1",
@@ -169,6 +184,42 @@ def test_unknown_service_is_refused(service: str) -> None:
     )
     with pytest.raises(RenderError):
         render_dovecot(state)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "a b@x.test",
+        "x@y.test, root@evil.test",
+        "x@y.test\n@evil.test z@evil.test",
+        "nobody",
+        "@x.test",
+        "x@-y.test",
+    ],
+)
+def test_hostile_forwarding_target_is_refused(target: str) -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part="a", password_hash=HASH, forward_to=(target,)),),
+    )
+    with pytest.raises(RenderError):
+        render_postfix(state)
+    with pytest.raises(RenderError):
+        render_postfix(DomainState(id=1, name="example.test", version=1, catchall_target=target))
+
+
+def test_more_than_20_forwards_are_refused() -> None:
+    targets = tuple(f"t{i}@remote.test" for i in range(21))
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(AccountState(id=1, local_part="a", password_hash=HASH, forward_to=targets),),
+    )
+    with pytest.raises(RenderError):
+        render_postfix(state)
 
 
 def test_negative_quota_is_refused() -> None:

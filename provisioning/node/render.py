@@ -17,6 +17,7 @@ from provisioning.node.state import AccountState, DomainState
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
+MAX_FORWARDS = 20
 # Dovecot service names a per-protocol switch can refuse ("smtp" is Postfix's SASL).
 DENIABLE_SERVICES = frozenset({"imap", "pop3", "smtp", "sieve", "submission"})
 _SHA512_CRYPT = re.compile(r"^\$6\$(rounds=[0-9]{1,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
@@ -55,6 +56,32 @@ def _check_account(domain: str, account: AccountState) -> str:
     return f"{local}@{domain}"
 
 
+def _check_target(address: str, target: str) -> str:
+    """A forwarding or catch-all target: a full address in the same strict alphabet."""
+    local, _, domain = target.partition("@")
+    if not _LOCAL_PART.match(local) or ".." in local or not _DOMAIN.match(domain):
+        raise RenderError(f"unsafe forwarding target {target!r} for {address}")
+    return target
+
+
+def _aliases(domain: str, addresses: list[tuple[str, AccountState]], catchall: str) -> list[str]:
+    """virtual_alias_maps lines: forwards, then the catch-all with a self-map per account (a
+    catch-all alone would swallow the real accounts' mail too: MAILSTACK.md §10)."""
+    lines = []
+    for address, account in addresses:
+        targets = [_check_target(address, t) for t in account.forward_to]
+        if len(targets) > MAX_FORWARDS:
+            raise RenderError(f"more than {MAX_FORWARDS} forwarding targets for {address}")
+        if targets and account.active:
+            keep = [address] if account.forward_keep_copy else []
+            lines.append(f"{address} {', '.join(keep + targets)}")
+        elif catchall:
+            lines.append(f"{address} {address}")
+    if catchall:
+        lines.append(f"@{domain} {_check_target('@' + domain, catchall)}")
+    return lines
+
+
 def _text(lines: list[str]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
@@ -86,8 +113,10 @@ def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
     users: dict[str, list[str]] = {}
     denied, disabled, mailboxes, rejected, logins = [], [], [], [], []
+    addresses = []
     for account in sorted(state.accounts, key=lambda a: a.local_part):
         address = _check_account(domain, account)
+        addresses.append((address, account))
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
         hashed = account.password_hash
         users.setdefault(user_shard(address), []).append(
@@ -108,7 +137,7 @@ def render_domain(state: DomainState) -> RenderedDomain:
         postfix={
             "virtual_domains": f"{domain} OK\n",
             "virtual_mailboxes": _text(mailboxes),
-            "virtual_aliases": "",
+            "virtual_aliases": _text(_aliases(domain, addresses, state.catchall_target)),
             "recipient_access": _text(rejected),
             "sender_login": _text(logins),
         },

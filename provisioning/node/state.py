@@ -21,13 +21,16 @@ class AccountState:
     allow_nets: tuple[str, ...] = ()
     # Dovecot service names this account may not log in to (imap, pop3, smtp, sieve, ...).
     denied_services: tuple[str, ...] = ()
+    # Forwarding (Postfix virtual alias): targets, and whether the account keeps a copy.
+    forward_to: tuple[str, ...] = ()
+    forward_keep_copy: bool = True
 
 
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
 
 
 def _account(values: dict[str, Any]) -> AccountState:
-    for name in ("allow_nets", "denied_services"):  # JSON has lists
+    for name in ("allow_nets", "denied_services", "forward_to"):  # JSON has lists
         values[name] = tuple(values.get(name) or ())
     return AccountState(**values)
 
@@ -39,6 +42,8 @@ class DomainState:
     name: str
     version: int
     accounts: tuple[AccountState, ...] = field(default_factory=tuple)
+    # Address that receives mail for unknown local parts of the domain ("" = none).
+    catchall_target: str = ""
 
     def address(self, account: AccountState) -> str:
         return f"{account.local_part}@{self.name}"
@@ -49,6 +54,7 @@ class DomainState:
             "id": self.id,
             "name": self.name,
             "version": self.version,
+            "catchall_target": self.catchall_target,
             "account_fields": ACCOUNT_FIELDS,
             "accounts": [[getattr(a, f) for f in ACCOUNT_FIELDS] for a in self.accounts],
         }
@@ -60,7 +66,11 @@ class DomainState:
             AccountState(**dict(zip(fields, row, strict=True))) for row in data["accounts"]
         )
         return cls(
-            id=int(data["id"]), name=data["name"], version=int(data["version"]), accounts=accounts
+            id=int(data["id"]),
+            name=data["name"],
+            version=int(data["version"]),
+            accounts=accounts,
+            catchall_target=data.get("catchall_target", ""),
         )
 
 
