@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxState
 from provisioning.node.state import AccountState, DomainState
@@ -16,13 +18,19 @@ SERVICE_SWITCHES = {
 }
 
 
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
+
+
 def domain_state(domain: Domain, version: int) -> DomainState:
     rows = (
         Mailbox.objects.filter(domain=domain)
         .order_by("local_part")
         .values(
             "id", "local_part", "password_hash", "state", "quota_bytes", "allowed_networks",
-            "forward_to", "forward_keep_copy", *SERVICE_SWITCHES,
+            "forward_to", "forward_keep_copy", "spam_to_inbox", "autoreply_enabled",
+            "autoreply_subject", "autoreply_body", "autoreply_start", "autoreply_end",
+            *SERVICE_SWITCHES,
         )
     )  # fmt: skip
     accounts = tuple(
@@ -36,6 +44,12 @@ def domain_state(domain: Domain, version: int) -> DomainState:
             denied_services=tuple(s for f, s in SERVICE_SWITCHES.items() if not row[f]),
             forward_to=tuple(row["forward_to"] or ()),
             forward_keep_copy=row["forward_keep_copy"],
+            spam_to_inbox=row["spam_to_inbox"],
+            autoreply=row["autoreply_enabled"],
+            autoreply_subject=row["autoreply_subject"],
+            autoreply_body=row["autoreply_body"],
+            autoreply_start=_utc(row["autoreply_start"]),
+            autoreply_end=_utc(row["autoreply_end"]),
         )
         for row in rows.iterator(chunk_size=5000)
     )

@@ -114,3 +114,27 @@ def inbox_subjects(ports: dict[str, int], user: str, password: str) -> list[str]
             subjects.append(header.replace("Subject:", "").strip())
         imap.logout()
         return subjects
+
+
+def fetch_messages(ports: dict[str, int], user: str, password: str, folder: str = "INBOX") -> list:
+    """Every message of a folder, parsed (email.message.EmailMessage)."""
+    import email
+    from email import policy
+
+    with imaplib.IMAP4(HOST, ports["imap"], timeout=10) as imap:
+        imap.login(user, password)
+        imap.select(folder, readonly=True)
+        _, data = imap.search(None, "ALL")
+        messages = []
+        for num in data[0].split():
+            _, parts = imap.fetch(num, "(BODY.PEEK[])")
+            messages.append(email.message_from_bytes(parts[0][1], policy=policy.default))
+        imap.logout()
+        return messages
+
+
+def send_message(ports: dict[str, int], msg: EmailMessage, *, sender: str, to: str) -> None:
+    """Deliver a prepared message to the inbound port (raises if it is refused)."""
+    with smtplib.SMTP(HOST, ports["smtp"], timeout=10) as smtp:
+        smtp.ehlo("client.test")
+        smtp.sendmail(sender, [to], msg.as_bytes())

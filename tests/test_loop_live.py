@@ -261,3 +261,95 @@ def test_catch_all_takes_unknown_addresses_and_real_accounts_keep_theirs(
     domain_update_settings(actor=ACTOR, domain=domain, changes={"catchall_target": ""})
     _wait_applied()
     assert wait_until(lambda: send_inbound(ports, f"whoever@{domain.name}")[0] == 550)
+
+
+def _message(sender: str, to: str, subject: str, **headers: str):
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content("hello\n")
+    return msg
+
+
+def test_spam_goes_to_junk_unless_the_account_wants_it_in_the_inbox(live, domain: Domain) -> None:
+    from tests.mailclient import fetch_messages, send_message
+
+    ports = live.ports
+    alice = _make(domain, "alice")
+    bob = _make(domain, "bob", spam_to_inbox=True)
+    _wait_applied()
+    for box in (alice, bob):
+        spam = _message("x@internet.test", box.address, "buy now", X_Spam_Flag="YES")
+        send_message(ports, spam, sender="x@internet.test", to=box.address)
+        ham = _message("x@internet.test", box.address, "hello there")
+        send_message(ports, ham, sender="x@internet.test", to=box.address)
+
+    def subjects(box: Mailbox, folder: str) -> list[str]:
+        return [m["Subject"] for m in fetch_messages(ports, box.address, PASSWORD, folder)]
+
+    assert wait_until(lambda: subjects(alice, "Junk") == ["buy now"])
+    assert subjects(alice, "INBOX") == ["hello there"]
+    assert wait_until(lambda: sorted(subjects(bob, "INBOX")) == ["buy now", "hello there"])
+    assert subjects(bob, "Junk") == []
+
+
+HOSTILE_SUBJECT = 'Out "of" office \\ ${var} }; stop; { discard;'
+HOSTILE_BODY = (
+    'I am away.\n"Quoted" and \\backslash\\.\nrequire ["fileinto"]; fileinto "Junk";\n.\n'
+    "text:\n}\nBye."
+)
+
+
+def test_autoresponder_replies_verbatim_once_inside_its_interval(live, domain: Domain) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.mailclient import fetch_messages, send_message
+
+    ports = live.ports
+    now = datetime.now(UTC)
+    bob = _make(domain, "bob")
+    alice = _make(
+        domain, "alice", autoreply_enabled=True, autoreply_subject=HOSTILE_SUBJECT,
+        autoreply_body=HOSTILE_BODY, autoreply_start=now - timedelta(hours=1),
+        autoreply_end=now + timedelta(days=2),
+    )  # fmt: skip
+    past = _make(
+        domain, "past", autoreply_enabled=True, autoreply_subject="Was away",
+        autoreply_start=now - timedelta(days=3), autoreply_end=now - timedelta(days=1),
+    )  # fmt: skip
+    _wait_applied()
+
+    def replies() -> list:
+        return [m for m in fetch_messages(ports, bob.address, PASSWORD) if m["Auto-Submitted"]]
+
+    send_message(ports, _message(bob.address, alice.address, "first"), sender=bob.address,
+                 to=alice.address)  # fmt: skip
+    assert wait_until(lambda: len(replies()) == 1, timeout=10)
+    (reply,) = replies()
+    assert reply["Subject"] == HOSTILE_SUBJECT
+    assert reply.get_content().replace("\r\n", "\n").strip() == HOSTILE_BODY.strip()
+    assert "first" in inbox_subjects(ports, alice.address, PASSWORD)  # the mail itself is kept
+
+    # Once per sender per interval; never to lists, bulk or automatic mail; never outside.
+    send_message(ports, _message(bob.address, alice.address, "second"), sender=bob.address,
+                 to=alice.address)  # fmt: skip
+    carol = _make(domain, "carol")
+    _wait_applied()
+    for headers in ({"List_Id": "<l.example.test>"}, {"Precedence": "bulk"},
+                    {"Auto_Submitted": "auto-generated"}):  # fmt: skip
+        msg = _message(carol.address, alice.address, "automatic", **headers)
+        send_message(ports, msg, sender=carol.address, to=alice.address)
+    send_message(ports, _message(carol.address, past.address, "late"), sender=carol.address,
+                 to=past.address)  # fmt: skip
+    assert wait_until(lambda: "late" in inbox_subjects(ports, past.address, PASSWORD))
+    assert wait_until(
+        lambda: inbox_subjects(ports, alice.address, PASSWORD).count("automatic") == 3
+    )
+    import time
+
+    time.sleep(1)  # replies would be queued by now
+    assert len(replies()) == 1
+    assert not [m for m in fetch_messages(ports, carol.address, PASSWORD) if m["Auto-Submitted"]]

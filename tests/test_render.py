@@ -58,8 +58,8 @@ def _state() -> DomainState:
 def _check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} differs from its golden file"
+        path.write_bytes(text.encode())
+    assert text == path.read_bytes().decode(), f"{name} differs from its golden file"
 
 
 @pytest.mark.parametrize("kind", ["deny", "disabled"])
@@ -236,3 +236,37 @@ def test_negative_quota_is_refused() -> None:
 def test_state_round_trips_through_json() -> None:
     state = _state()
     assert DomainState.from_json(state.to_json()) == state
+
+
+def test_autoresponder_script_matches_golden_and_keeps_user_text_in_strings() -> None:
+    state = DomainState(
+        id=1,
+        name="example.test",
+        version=1,
+        accounts=(
+            AccountState(
+                id=1,
+                local_part="alice",
+                password_hash=HASH,
+                autoreply=True,
+                autoreply_subject='Away "now" \\ ${x} };\nstop;',
+                autoreply_body='Line 1\r\nrequire ["fileinto"]; fileinto "Junk";\n"}\\',
+                autoreply_start="2026-03-29T00:30:00",
+                autoreply_end="2026-04-05T22:00:00",
+            ),
+            AccountState(id=2, local_part="bob", password_hash=HASH, spam_to_inbox=True),
+        ),
+    )
+    rendered = render_domain(state)
+    assert set(rendered.sieve) == {"alice"}
+    _check_golden("sieve_autoreply.txt", rendered.sieve["alice"])
+    assert "userdb_sieve_before=" in "".join(rendered.users.values())
+
+
+@pytest.mark.parametrize(
+    "field", [{"autoreply_body": "bad \x00 byte"}, {"autoreply_start": "tomorrow"}]
+)
+def test_autoresponder_refuses_what_it_cannot_write(field: dict) -> None:
+    account = AccountState(id=1, local_part="a", password_hash=HASH, autoreply=True, **field)
+    with pytest.raises(RenderError):
+        render_domain(DomainState(id=1, name="example.test", version=1, accounts=(account,)))

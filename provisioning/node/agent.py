@@ -22,11 +22,26 @@ from provisioning.node.files import atomic_write, write_map
 from provisioning.node.paths import POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
 from provisioning.node.render import RenderedDomain, render_domain
+from provisioning.node.sieve import SPAM_TO_JUNK
 from provisioning.node.state import DomainState, plan_apply
 
 log = logging.getLogger(__name__)
 
 DOMAINS_MAP = "postfix/maps/virtual_domains"
+
+
+def _vmail_dir(path: Path) -> None:
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        try:
+            import pwd
+
+            user = pwd.getpwnam("vmail")
+            os.chown(path, user.pw_uid, user.pw_gid)
+        except KeyError:
+            pass
 
 
 @dataclass
@@ -98,6 +113,25 @@ class NodeAgent:
             path = self.paths.dovecot_domain_dir(kind) / domain
             if atomic_write(path, text, mode=0o640, owner="root", group="dovecot"):
                 written.append(str(path.relative_to(self.paths.root)))
+        written += self._write_sieve(domain, rendered.sieve)
+        return written
+
+    def _write_sieve(self, domain: str, scripts: dict[str, str]) -> list[str]:
+        # Pigeonhole compiles each script to a .svbin beside it, as the mail user (vmail).
+        written = []
+        folder = self.paths.sieve_admin_dir / domain
+        for path, text in [(self.paths.sieve_admin_dir / "spam-to-junk.sieve", SPAM_TO_JUNK)] + [
+            (folder / f"{local}.sieve", script) for local, script in scripts.items()
+        ]:
+            _vmail_dir(path.parent)
+            if atomic_write(path, text, mode=0o644, owner="vmail", group="vmail"):
+                written.append(str(path.relative_to(self.paths.root)))
+        if folder.is_dir():
+            for stale in folder.glob("*.sieve"):
+                if stale.stem not in scripts:
+                    stale.unlink()
+                    stale.with_suffix(".svbin").unlink(missing_ok=True)
+                    written.append(str(stale.relative_to(self.paths.root)))
         return written
 
     def _kick(self, address: str) -> None:

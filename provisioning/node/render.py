@@ -12,7 +12,9 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
+from provisioning.node.sieve import SieveError, autoreply_script
 from provisioning.node.state import AccountState, DomainState
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
@@ -30,6 +32,7 @@ class RenderError(ValueError):
 @dataclass(frozen=True)
 class RenderedDomain:
     users: dict[str, str]  # shard -> lines of the domain's accounts passwd-file in that shard
+    sieve: dict[str, str]  # local part -> the account's admin Sieve script (autoresponder)
     dovecot: dict[str, str]  # deny / disabled: this domain's own passwd-files
     postfix: dict[str, str]  # map name -> this domain's lines of the node-wide map
 
@@ -106,14 +109,38 @@ def _extra_fields(address: str, account: AccountState) -> str:
         fields.append(_allow_nets_field(address, account.allow_nets))
     if account.quota_bytes:
         fields.append(_quota_field(account.quota_bytes))
+    if account.spam_to_inbox:
+        fields.append("userdb_sieve_before=")  # no spam-to-Junk script for this account
     return " ".join(fields)
+
+
+def _when(address: str, value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S")
+    except ValueError as exc:
+        raise RenderError(f"bad autoresponder time for {address}: {value!r}") from exc
+
+
+def _autoreply(address: str, account: AccountState) -> str:
+    try:
+        return autoreply_script(
+            address=address,
+            subject=account.autoreply_subject,
+            body=account.autoreply_body,
+            start=_when(address, account.autoreply_start),
+            end=_when(address, account.autoreply_end),
+        )
+    except SieveError as exc:
+        raise RenderError(f"autoresponder of {address}: {exc}") from exc
 
 
 def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
     users: dict[str, list[str]] = {}
     denied, disabled, mailboxes, rejected, logins = [], [], [], [], []
-    addresses = []
+    addresses, sieve = [], {}
     for account in sorted(state.accounts, key=lambda a: a.local_part):
         address = _check_account(domain, account)
         addresses.append((address, account))
@@ -122,6 +149,8 @@ def render_domain(state: DomainState) -> RenderedDomain:
         users.setdefault(user_shard(address), []).append(
             f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
+        if account.autoreply and account.active:
+            sieve[account.local_part] = _autoreply(address, account)
         for service in sorted(account.denied_services):
             if service not in DENIABLE_SERVICES:
                 raise RenderError(f"unknown service {service!r} for {address}")
@@ -133,6 +162,7 @@ def render_domain(state: DomainState) -> RenderedDomain:
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
     return RenderedDomain(
         users={shard: _text(lines) for shard, lines in sorted(users.items())},
+        sieve=sieve,
         dovecot={"deny": _text(denied), "disabled": _text(disabled)},
         postfix={
             "virtual_domains": f"{domain} OK\n",

@@ -24,6 +24,14 @@ class AccountState:
     # Forwarding (Postfix virtual alias): targets, and whether the account keeps a copy.
     forward_to: tuple[str, ...] = ()
     forward_keep_copy: bool = True
+    spam_to_inbox: bool = False
+    # Autoresponder, when on: the user's subject and body, and the interval in UTC
+    # ("YYYY-MM-DDTHH:MM:SS", "" for an open end).
+    autoreply: bool = False
+    autoreply_subject: str = ""
+    autoreply_body: str = ""
+    autoreply_start: str = ""
+    autoreply_end: str = ""
 
 
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
