@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import subprocess
 import time
@@ -28,6 +29,17 @@ from provisioning.node.state import DomainState, plan_apply
 log = logging.getLogger(__name__)
 
 DOMAINS_MAP = "postfix/maps/virtual_domains"
+
+
+def _wait_for_dovecot_to_reread() -> None:
+    """Sleep past the next whole second: from then on Dovecot sees the files just written.
+
+    Dovecot re-checks a passwd-file at most once per second, so a login in the second of the
+    write may still find a removed or disabled account. Kicking its sessions or moving its
+    home before then would let such a login open a session again, or recreate the home.
+    """
+    now = time.time()
+    time.sleep(math.floor(now) + 1.05 - now)
 
 
 def _vmail_dir(path: Path) -> None:
@@ -82,6 +94,8 @@ class NodeAgent:
             )
             result.written += self._write_postfix(new.name, postfix_first)
             result.written += self._write_dovecot(new.name, dovecot_first)
+            if plan.kick or plan.move_homes:
+                _wait_for_dovecot_to_reread()
             for address in plan.kick:
                 self._kick(address)
                 result.kicked.append(address)
