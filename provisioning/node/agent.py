@@ -94,7 +94,7 @@ class NodeAgent:
             )
             result.written += self._write_postfix(new.name, postfix_first)
             result.written += self._write_dovecot(new.name, dovecot_first)
-            if plan.kick or plan.move_homes:
+            if (plan.kick or plan.move_homes) and self._dovecot_running():
                 _wait_for_dovecot_to_reread()
             for address in plan.kick:
                 self._kick(address)
@@ -148,8 +148,11 @@ class NodeAgent:
                     written.append(str(stale.relative_to(self.paths.root)))
         return written
 
+    def _dovecot_running(self) -> bool:
+        return live_pid(self.paths.dovecot_master_pid, "dovecot") is not None
+
     def _kick(self, address: str) -> None:
-        if not live_pid(self.paths.dovecot_master_pid, "dovecot"):
+        if not self._dovecot_running():
             return  # no Dovecot serving this folder: there is no session to cut
         proc = subprocess.run(
             ["doveadm", "-c", str(self.paths.dovecot_conf), "kick", address],
