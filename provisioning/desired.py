@@ -9,12 +9,15 @@ from mailboxes.models import Mailbox, MailboxState
 from provisioning.node.state import AccountState, DomainState
 
 # Account switch -> the Dovecot service name it refuses when off. Webmail, ActiveSync and DAV
-# front ends authenticate through Dovecot under their own service names (a later issue).
+# front ends authenticate through Dovecot (SASL/auth socket) under their own service names.
 SERVICE_SWITCHES = {
     "imap_enabled": "imap",
     "pop3_enabled": "pop3",
     "smtp_enabled": "smtp",
     "sieve_enabled": "sieve",
+    "webmail_enabled": "webmail",
+    "activesync_enabled": "eas",
+    "dav_enabled": "dav",
 }
 
 

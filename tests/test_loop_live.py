@@ -353,3 +353,50 @@ def test_autoresponder_replies_verbatim_once_inside_its_interval(live, domain: D
     time.sleep(1)  # replies would be queued by now
     assert len(replies()) == 1
     assert not [m for m in fetch_messages(ports, carol.address, PASSWORD) if m["Auto-Submitted"]]
+
+
+def _doveadm_auth(live, user: str, service: str) -> bool:
+    import subprocess
+
+    proc = subprocess.run(
+        ["doveadm", "-c", str(live.root / "dovecot" / "dovecot.conf"), "auth", "test",
+         "-x", f"service={service}", user, PASSWORD],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return proc.returncode == 0
+
+
+def test_webmail_activesync_and_dav_are_dovecot_services(live, domain: Domain) -> None:
+    alice = _make(domain, "alice", activesync_enabled=True, dav_enabled=True)
+    _wait_applied()
+    for service in ("webmail", "eas", "dav", "imap"):
+        assert wait_until(lambda s=service: _doveadm_auth(live, alice.address, s)), service
+    services.mailbox_update(
+        actor=ACTOR, mailbox=alice, changes={"webmail_enabled": False, "dav_enabled": False}
+    )
+    _wait_applied()
+    assert wait_until(lambda: not _doveadm_auth(live, alice.address, "webmail"))
+    assert not _doveadm_auth(live, alice.address, "dav")
+    assert _doveadm_auth(live, alice.address, "eas")
+    assert imap_login(live.ports, alice.address, PASSWORD)
+
+
+def test_a_full_mailbox_is_refused_at_rcpt_until_the_quota_is_raised(live, domain: Domain) -> None:
+    ports = live.ports
+    alice = _make(domain, "alice")
+    _wait_applied()
+    for i in range(3):
+        assert send_inbound(ports, alice.address, subject=f"fill {i}")[0] == 250
+    assert wait_until(lambda: len(inbox_subjects(ports, alice.address, PASSWORD)) == 3)
+
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"quota_bytes": 1024})
+    _wait_applied()
+    # (Dovecot's quota-status service sees the new limit within a second.)
+    assert wait_until(lambda: send_inbound(ports, alice.address)[0] == 552)
+    code, text = send_inbound(ports, alice.address)
+    assert code == 552 and "full" in text.lower(), text  # at RCPT: no bounce is generated
+
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"quota_bytes": 10 * 1024**2})
+    _wait_applied()
+    assert wait_until(lambda: send_inbound(ports, alice.address, subject="room again")[0] == 250)
+    assert wait_until(lambda: "room again" in inbox_subjects(ports, alice.address, PASSWORD))

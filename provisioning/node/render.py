@@ -21,7 +21,11 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
 MAX_FORWARDS = 20
 # Dovecot service names a per-protocol switch can refuse ("smtp" is Postfix's SASL).
-DENIABLE_SERVICES = frozenset({"imap", "pop3", "smtp", "sieve", "submission"})
+# webmail / eas / dav: the service names web front ends authenticate with (doveadm auth test
+# -x service=...), so one switch per product works whatever front end a provider runs.
+DENIABLE_SERVICES = frozenset(
+    {"imap", "pop3", "smtp", "sieve", "submission", "webmail", "eas", "dav"}
+)
 _SHA512_CRYPT = re.compile(r"^\$6\$(rounds=[0-9]{1,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
 
 
