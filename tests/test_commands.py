@@ -184,3 +184,56 @@ def test_demo_creates_a_working_login_and_prints_it() -> None:
     assert mailbox.sync_status == "online"
     again = run("demo")  # idempotent: refreshes the passwords, creates nothing twice
     assert Mailbox.objects.count() == 1 and "panel login" in again
+
+
+def test_mailbox_update_sets_each_setting(domain: str) -> None:
+    run("mailbox", "create", f"upd@{domain}", "--password-stdin", stdin="pw-123456\n")
+    out = run(
+        "mailbox", "update", f"upd@{domain}", "--quota", "2G", "--services", "imap,smtp,webmail",
+        "--allow-nets", "192.0.2.7,10.0.0.0/8", "--forward", f"Other@{domain},x@remote.test",
+        "--no-keep-copy", "--spam-to-inbox", "yes", "--autoreply", "yes",
+        "--autoreply-subject", 'Away "now"', "--autoreply-body", "Back soon",
+        "--autoreply-start", "2026-12-24T00:00", "--autoreply-end", "2026-12-27T00:00+00:00",
+    )  # fmt: skip
+    assert f"updated upd@{domain}" in out
+    m = Mailbox.objects.get(local_part="upd")
+    assert m.quota_bytes == 2 * 1024**3
+    assert (m.imap_enabled, m.pop3_enabled, m.smtp_enabled, m.sieve_enabled) == (
+        True, False, True, False,
+    )  # fmt: skip
+    assert (m.webmail_enabled, m.activesync_enabled, m.dav_enabled) == (True, False, False)
+    assert m.allowed_networks == ["192.0.2.7/32", "10.0.0.0/8"]
+    assert m.forward_to == [f"other@{domain}", "x@remote.test"] and not m.forward_keep_copy
+    assert m.spam_to_inbox and m.autoreply_enabled and m.autoreply_subject == 'Away "now"'
+    assert m.autoreply_start.isoformat() == "2026-12-24T00:00:00+00:00"  # account zone: UTC
+    assert "unchanged" in run("mailbox", "update", f"upd@{domain}", "--quota", "2G")
+    assert AuditEvent.objects.filter(action="mailbox.update").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--services", "imap,ftp"), "unknown service ftp"),
+        (("--quota", "huge"), "not a size"),
+        (("--allow-nets", "10.0.0.0/8,not-a-net"), "not an IP address"),
+        (("--forward", ",".join(f"t{i}@remote.test" for i in range(21))), "At most 20"),
+        (("--forward", "self@{d}"), "cannot forward to itself"),
+        (("--autoreply-start", "next tuesday"), "not an ISO 8601"),
+        (
+            ("--autoreply-start", "2026-12-27T00:00", "--autoreply-end", "2026-12-24T00:00"),
+            "end must be after the start",
+        ),
+        (("--autoreply", "yes"), "needs a subject"),
+        ((), "nothing to change"),
+    ],
+)
+def test_mailbox_update_refuses_bad_values_and_changes_nothing(
+    domain: str, args: tuple[str, ...], message: str
+) -> None:
+    run("mailbox", "create", f"self@{domain}", "--password-stdin", stdin="pw-123456\n")
+    before = list(Mailbox.objects.values())
+    audit = AuditEvent.objects.count()
+    with pytest.raises(CommandError) as excinfo:
+        run("mailbox", "update", f"self@{domain}", *(a.replace("{d}", domain) for a in args))
+    assert message in str(excinfo.value) and "\n" not in str(excinfo.value)
+    assert list(Mailbox.objects.values()) == before and AuditEvent.objects.count() == audit

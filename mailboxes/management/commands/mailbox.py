@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from domains.models import Domain
 from domains.validators import normalize_domain_name
 from mailboxes import services
+from mailboxes.cli_update import add_update_arguments, changes_from_options
 from mailboxes.models import Mailbox
 from mailboxes.passwords import generate_password
 from mailboxes.selectors import mailbox_by_address
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         setpw = sub.add_parser("set-password", help="Change a mailbox's password.")
         setpw.add_argument("address")
         setpw.add_argument("--password-stdin", action="store_true", required=True)
+        add_update_arguments(sub.add_parser("update", help="Change a mailbox's settings."))
         for action in ("deactivate", "reactivate", "delete"):
             sub.add_parser(action, help=f"{action.capitalize()} a mailbox.").add_argument("address")
         listing = sub.add_parser("list", help="List a domain's mailboxes and their state.")
@@ -72,6 +74,16 @@ class Command(BaseCommand):
         self.stdout.write(f"created {mailbox.address} (quota {format_size(mailbox.quota_bytes)})")
         if generated:
             self.stdout.write(f"password: {password}")
+
+    def _update(self, options: dict[str, Any]) -> None:
+        mailbox = mailbox_by_address(options["address"])
+        changes = changes_from_options(options, time_zone=mailbox.time_zone)
+        if not changes:
+            raise CommandError("nothing to change: give at least one option (see --help).")
+        before = mailbox.changed_version
+        mailbox = services.mailbox_update(actor=cli_actor(), mailbox=mailbox, changes=changes)
+        changed = "updated" if mailbox.changed_version != before else "unchanged"
+        self.stdout.write(f"{changed} {mailbox.address}")
 
     def _set_password(self, options: dict[str, Any]) -> None:
         mailbox = mailbox_by_address(options["address"])
