@@ -20,6 +20,11 @@ class MailboxState(models.TextChoices):
     DEACTIVATED = "deactivated", "Deactivated"
 
 
+class MailboxKind(models.TextChoices):
+    PERSON = "person", "Person"
+    NOREPLY = "noreply", "No-reply (sends only)"
+
+
 class SyncStatus(models.TextChoices):
     """What the panel shows per account: whether the mail servers have caught up."""
 
@@ -43,6 +48,7 @@ class Mailbox(models.Model):
     state = models.CharField(
         max_length=16, choices=MailboxState.choices, default=MailboxState.ACTIVE
     )
+    kind = models.CharField(max_length=16, choices=MailboxKind.choices, default=MailboxKind.PERSON)
     quota_bytes = models.BigIntegerField(default=0, help_text="0 means unlimited")
     # The domain's desired_version at this mailbox's last change (see Domain).
     changed_version = models.BigIntegerField(default=0)
@@ -90,6 +96,9 @@ class Mailbox(models.Model):
             models.CheckConstraint(condition=Q(quota_bytes__gte=0), name="mailbox_quota_gte_0"),
             models.CheckConstraint(
                 condition=Q(state__in=MailboxState.values), name="mailbox_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=MailboxKind.values), name="mailbox_kind_valid"
             ),
             models.CheckConstraint(
                 condition=Q(autoreply_start__isnull=True)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from domains.models import Domain
-from mailboxes.models import Mailbox, MailboxState
+from mailboxes.models import Mailbox, MailboxKind, MailboxState
 from mailboxes.passwords import hash_password, validate_mailbox_password
 from mailboxes.rules import normalize_settings
 from mailboxes.validators import normalize_local_part
@@ -47,6 +47,7 @@ def mailbox_create(
     first_name: str = "",
     last_name: str = "",
     settings: dict[str, Any] | None = None,
+    kind: MailboxKind = MailboxKind.PERSON,
 ) -> Mailbox:
     """Create an account; settings holds any other editable field (see mailboxes.rules).
 
@@ -73,6 +74,7 @@ def mailbox_create(
     mailbox = Mailbox(
         domain=domain,
         local_part=local_part,
+        kind=kind,
         password_hash=hash_password(password),
         password_changed_at=timezone.now(),
     )
@@ -91,7 +93,7 @@ def mailbox_create(
         action="mailbox.create",
         obj=mailbox,
         organization=domain.organization,
-        after={"address": mailbox.address, "state": mailbox.state, **_json(values)},
+        after={"address": mailbox.address, "kind": kind, "state": mailbox.state, **_json(values)},
     )
     return mailbox
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domains.models import Domain
-from mailboxes.models import Mailbox, MailboxState
+from mailboxes.models import Mailbox, MailboxKind, MailboxState
 from provisioning.node.state import AccountState, DomainState
 
 # Account switch -> the Dovecot service name it refuses when off. Webmail, ActiveSync and DAV
@@ -30,7 +30,7 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         Mailbox.objects.filter(domain=domain)
         .order_by("local_part")
         .values(
-            "id", "local_part", "password_hash", "state", "quota_bytes", "allowed_networks",
+            "id", "local_part", "password_hash", "state", "kind", "quota_bytes", "allowed_networks",
             "forward_to", "forward_keep_copy", "spam_to_inbox", "autoreply_enabled",
             "autoreply_subject", "autoreply_body", "autoreply_start", "autoreply_end",
             *SERVICE_SWITCHES,
@@ -43,6 +43,7 @@ def domain_state(domain: Domain, version: int) -> DomainState:
             password_hash=row["password_hash"],
             active=row["state"] == MailboxState.ACTIVE,
             quota_bytes=row["quota_bytes"],
+            noreply=row["kind"] == MailboxKind.NOREPLY,
             allow_nets=tuple(row["allowed_networks"] or ()),
             denied_services=tuple(s for f, s in SERVICE_SWITCHES.items() if not row[f]),
             forward_to=tuple(row["forward_to"] or ()),

@@ -237,3 +237,17 @@ def test_mailbox_update_refuses_bad_values_and_changes_nothing(
         run("mailbox", "update", f"self@{domain}", *(a.replace("{d}", domain) for a in args))
     assert message in str(excinfo.value) and "\n" not in str(excinfo.value)
     assert list(Mailbox.objects.values()) == before and AuditEvent.objects.count() == audit
+
+
+def test_domain_update_catch_all_and_noreply_kind(domain: str) -> None:
+    run("mailbox", "create", f"box@{domain}", "--password-stdin", stdin="pw-123456\n")
+    out = run("mailbox", "create", f"noreply@{domain}", "--kind", "noreply", "--password-stdin",
+              stdin="pw-123456\n")  # fmt: skip
+    assert f"created noreply@{domain}" in out
+    assert Mailbox.objects.get(local_part="noreply").kind == "noreply"
+    assert "catch-all box@" in run("domain", "update", domain, "--catch-all", f"box@{domain}")
+    assert Domain.objects.get(name=domain).catchall_target == f"box@{domain}"
+    with pytest.raises(CommandError, match="catch"):
+        run("domain", "update", domain, "--catch-all", "nobody@elsewhere.test")
+    assert Domain.objects.get(name=domain).catchall_target == f"box@{domain}"
+    assert "catch-all none" in run("domain", "update", domain, "--catch-all", "")

@@ -400,3 +400,27 @@ def test_a_full_mailbox_is_refused_at_rcpt_until_the_quota_is_raised(live, domai
     _wait_applied()
     assert wait_until(lambda: send_inbound(ports, alice.address, subject="room again")[0] == 250)
     assert wait_until(lambda: "room again" in inbox_subjects(ports, alice.address, PASSWORD))
+
+
+def test_a_noreply_account_sends_but_refuses_mail_and_logins(live, domain: Domain) -> None:
+    import smtplib
+
+    from mailboxes.models import MailboxKind
+    from tests.mailclient import HOST
+
+    ports = live.ports
+    bob = _make(domain, "bob")
+    noreply = services.mailbox_create(
+        actor=ACTOR, domain=domain, local_part="noreply", password=PASSWORD,
+        kind=MailboxKind.NOREPLY,
+    )  # fmt: skip
+    _wait_applied()
+    code, text = send_inbound(ports, noreply.address)
+    assert code == 550 and "does not accept replies" in text, text
+    assert wait_until(lambda: smtp_auth(ports, noreply.address, PASSWORD))
+    with smtplib.SMTP(HOST, ports["submission"], timeout=10) as smtp:
+        smtp.login(noreply.address, PASSWORD)
+        smtp.sendmail(noreply.address, [bob.address], b"Subject: invoice\r\n\r\nHere.\r\n")
+    assert wait_until(lambda: "invoice" in inbox_subjects(ports, bob.address, PASSWORD))
+    assert not imap_login(ports, noreply.address, PASSWORD)
+    assert not pop3_login(ports, noreply.address, PASSWORD)

@@ -270,3 +270,17 @@ def test_autoresponder_refuses_what_it_cannot_write(field: dict) -> None:
     account = AccountState(id=1, local_part="a", password_hash=HASH, autoreply=True, **field)
     with pytest.raises(RenderError):
         render_domain(DomainState(id=1, name="example.test", version=1, accounts=(account,)))
+
+
+def test_a_noreply_account_can_send_but_has_no_mailbox() -> None:
+    account = AccountState(id=1, local_part="noreply", password_hash=HASH, noreply=True)
+    rendered = render_domain(DomainState(id=1, name="example.test", version=1, accounts=(account,)))
+    assert "noreply@example.test:" in "".join(rendered.users.values())  # SMTP AUTH works
+    assert rendered.postfix["virtual_mailboxes"] == ""
+    assert rendered.postfix["recipient_access"] == (
+        "noreply@example.test 550 5.7.1 This address does not accept replies (no-reply)\n"
+    )
+    assert rendered.postfix["sender_login"] == "noreply@example.test noreply@example.test\n"
+    assert "imap/noreply@example.test" in rendered.dovecot["deny"]
+    assert "pop3/noreply@example.test" in rendered.dovecot["deny"]
+    assert "smtp/" not in rendered.dovecot["deny"]

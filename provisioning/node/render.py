@@ -20,6 +20,9 @@ from provisioning.node.state import AccountState, DomainState
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
 MAX_FORWARDS = 20
+# No-reply accounts (MAILSTACK.md §10): may only send.
+NOREPLY_DENIED = {"imap", "pop3", "sieve", "webmail", "eas", "dav"}
+NOREPLY_REPLY = "550 5.7.1 This address does not accept replies (no-reply)"
 # Dovecot service names a per-protocol switch can refuse ("smtp" is Postfix's SASL).
 # webmail / eas / dav: the service names web front ends authenticate with (doveadm auth test
 # -x service=...), so one switch per product works whatever front end a provider runs.
@@ -153,17 +156,22 @@ def render_domain(state: DomainState) -> RenderedDomain:
         users.setdefault(user_shard(address), []).append(
             f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
-        if account.autoreply and account.active:
-            sieve[account.local_part] = _autoreply(address, account)
-        for service in sorted(account.denied_services):
+        refused = set(account.denied_services) | (NOREPLY_DENIED if account.noreply else set())
+        for service in sorted(refused):
             if service not in DENIABLE_SERVICES:
                 raise RenderError(f"unknown service {service!r} for {address}")
             denied.append(f"{service}/{address}")
-        mailboxes.append(f"{address} {domain}/{account.local_part}/")
         logins.append(f"{address} {address}")
         if not account.active:
             disabled.append(address)
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
+        elif account.noreply:
+            rejected.append(f"{address} {NOREPLY_REPLY}")
+        if account.noreply:
+            continue  # no mailbox: Postfix does not know it as a recipient
+        mailboxes.append(f"{address} {domain}/{account.local_part}/")
+        if account.autoreply and account.active:
+            sieve[account.local_part] = _autoreply(address, account)
     return RenderedDomain(
         users={shard: _text(lines) for shard, lines in sorted(users.items())},
         sieve=sieve,

@@ -17,6 +17,8 @@ class AccountState:
     password_hash: str
     active: bool = True
     quota_bytes: int = 0
+    # A no-reply account sends (SMTP AUTH) but has no mailbox: inbound mail is refused.
+    noreply: bool = False
     # Networks allowed to log in (IMAP, POP3, SMTP AUTH); empty means from anywhere.
     allow_nets: tuple[str, ...] = ()
     # Dovecot service names this account may not log in to (imap, pop3, smtp, sieve, ...).

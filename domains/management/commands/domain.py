@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domains.models import Domain
-from domains.services import domain_create
+from domains.services import domain_create, domain_update_settings
+from domains.validators import normalize_domain_name
 from organizations.models import Organization
 from provisioning.models import MailNode
 from tempusmail.cli import cli_actor, user_errors
@@ -20,9 +21,17 @@ class Command(BaseCommand):
         create.add_argument("name")
         create.add_argument("--organization", required=True, help="Organization name.")
         create.add_argument("--node", help="Mail node name (default: the default node).")
+        update = sub.add_parser("update", help="Change a domain's settings.")
+        update.add_argument("name")
+        update.add_argument(
+            "--catch-all", help="Address of this domain receiving unknown addresses; empty: none."
+        )
         sub.add_parser("list", help="List domains with their provisioning state.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "update":
+            self._update(options)
+            return
         if options["action"] == "list":
             for d in Domain.objects.select_related("organization", "node"):
                 state = (
@@ -45,3 +54,20 @@ class Command(BaseCommand):
                 actor=cli_actor(), name=options["name"], organization=org, node=node
             )
         self.stdout.write(f"created domain {domain.name} on node {domain.node.name}")
+
+    def _update(self, options: dict[str, Any]) -> None:
+        with user_errors():
+            domain = (
+                Domain.objects.select_related("organization__plan")
+                .filter(name=normalize_domain_name(options["name"]))
+                .first()
+            )
+            if domain is None:
+                raise CommandError(f"domain: no domain {options['name']}.")
+            if options["catch_all"] is None:
+                raise CommandError("nothing to change: give --catch-all ADDRESS (or '').")
+            domain_update_settings(
+                actor=cli_actor(), domain=domain, changes={"catchall_target": options["catch_all"]}
+            )
+        target = options["catch_all"] or "none"
+        self.stdout.write(f"updated {domain.name}: catch-all {target}")

@@ -10,7 +10,7 @@ from domains.models import Domain
 from domains.validators import normalize_domain_name
 from mailboxes import services
 from mailboxes.cli_update import add_update_arguments, changes_from_options
-from mailboxes.models import Mailbox
+from mailboxes.models import Mailbox, MailboxKind
 from mailboxes.passwords import generate_password
 from mailboxes.selectors import mailbox_by_address
 from mailboxes.validators import format_size, parse_size, split_address
@@ -32,6 +32,10 @@ class Command(BaseCommand):
         create.add_argument(
             "--quota", help="Storage quota, e.g. 500M, 2G; 0 = unlimited (default: the domain's)."
         )
+        create.add_argument(
+            "--kind", choices=MailboxKind.values, default=MailboxKind.PERSON,
+            help="noreply: may only send (SMTP AUTH); inbound mail is refused with a 550.",
+        )  # fmt: skip
         create.add_argument("--first-name", default="", help="Name or description.")
         create.add_argument("--last-name", default="")
         setpw = sub.add_parser("set-password", help="Change a mailbox's password.")
@@ -70,6 +74,7 @@ class Command(BaseCommand):
             quota_bytes=quota,
             first_name=options["first_name"],
             last_name=options["last_name"],
+            kind=MailboxKind(options["kind"]),
         )
         self.stdout.write(f"created {mailbox.address} (quota {format_size(mailbox.quota_bytes)})")
         if generated:
