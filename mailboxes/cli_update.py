@@ -37,6 +37,9 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--autoreply-body")
     parser.add_argument("--autoreply-start", help="ISO 8601, e.g. 2026-12-24T00:00+01:00.")
     parser.add_argument("--autoreply-end", help="ISO 8601; naive times are the account's zone.")
+    parser.add_argument(
+        "--password-expires", help="ISO 8601 date(-time) the password expires; empty: never."
+    )
     parser.add_argument("--first-name")
     parser.add_argument("--last-name")
 
@@ -86,4 +89,8 @@ def changes_from_options(options: dict[str, Any], *, time_zone: str) -> dict[str
     for option in ("autoreply_start", "autoreply_end"):
         if options[option] is not None:
             changes[option] = _moment(options[option], option, time_zone)
+    if options["password_expires"] is not None:
+        changes["password_expires_at"] = _moment(
+            options["password_expires"], "password_expires", time_zone
+        )
     return changes

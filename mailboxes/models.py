@@ -75,6 +75,10 @@ class Mailbox(models.Model):
     password_expiry_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: passwords do not expire"
     )
+    # When the current password expires (from the policy, or set explicitly), and whether the
+    # mail servers have been told it has: then every protocol login is refused until changed.
+    password_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    password_expired = models.BooleanField(default=False)
     force_2fa = models.BooleanField("Force two-factor authentication", default=False)
     allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
     api_access = models.BooleanField(default=False)

@@ -28,7 +28,8 @@ EDITABLE_FIELDS = frozenset(
     {
         "first_name", "last_name", "language", "time_zone", "quota_bytes", "daily_send_limit",
         *SERVICE_OFFERS,
-        "force_password_change", "password_expiry_days", "force_2fa", "allowed_networks",
+        "force_password_change", "password_expiry_days", "password_expires_at", "force_2fa",
+        "allowed_networks",
         "api_access", "spam_to_inbox", "forward_to", "forward_keep_copy",
         "autoreply_enabled", "autoreply_subject", "autoreply_body", "autoreply_start",
         "autoreply_end",

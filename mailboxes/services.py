@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -30,6 +31,21 @@ def _check_account_limit(domain: Domain) -> None:
         raise ValidationError(
             {"local_part": f"The plan's limit of {plan.max_accounts} accounts is reached."}
         )
+
+
+def _password_expiry(mailbox: Mailbox, changes: dict[str, Any]) -> dict[str, Any]:
+    """Keep password_expires_at and password_expired consistent with a change."""
+    derived: dict[str, Any] = {}
+    if "password_expiry_days" in changes and "password_expires_at" not in changes:
+        days, since = changes["password_expiry_days"], mailbox.password_changed_at
+        derived["password_expires_at"] = since + timedelta(days=days) if days and since else None
+    expires = derived.get("password_expires_at", changes.get("password_expires_at", _UNSET))
+    if expires is not _UNSET:
+        derived["password_expired"] = expires is not None and expires <= timezone.now()
+    return derived
+
+
+_UNSET = object()
 
 
 def _mark_changed(mailbox: Mailbox) -> None:
@@ -85,6 +101,8 @@ def mailbox_create(
     )  # fmt: skip
     for field, value in values.items():
         setattr(mailbox, field, value)
+    for field, value in _password_expiry(mailbox, values).items():
+        setattr(mailbox, field, value)
     mailbox.full_clean()
     _mark_changed(mailbox)
     mailbox.save()
@@ -106,6 +124,7 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
 def mailbox_update(*, actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     """Change any editable settings of an account; the mail servers follow through the loop."""
     values = normalize_settings(mailbox, changes)
+    values.update(_password_expiry(mailbox, values))
     changed = {f: v for f, v in values.items() if getattr(mailbox, f) != v}
     if not changed:
         return mailbox
@@ -134,10 +153,18 @@ def mailbox_set_password(*, actor: Actor, mailbox: Mailbox, password: str) -> Ma
         raise _field_error("password", exc) from exc
     mailbox.password_hash = hash_password(password)
     mailbox.password_changed_at = timezone.now()
+    days = mailbox.password_expiry_days
+    mailbox.password_expires_at = (
+        mailbox.password_changed_at + timedelta(days=days) if days else None
+    )
+    mailbox.password_expired = False
     _mark_changed(mailbox)
     mailbox.save(
-        update_fields=["password_hash", "password_changed_at", "changed_version", "updated_at"]
-    )
+        update_fields=[
+            "password_hash", "password_changed_at", "password_expires_at", "password_expired",
+            "changed_version", "updated_at",
+        ]
+    )  # fmt: skip
     audit_record(
         actor=actor,
         action="mailbox.set_password",
@@ -197,3 +224,24 @@ def mailbox_delete(*, actor: Actor, mailbox: Mailbox) -> None:
     )
     domain_bump(domain)
     mailbox.delete()
+
+
+def mailbox_expire_passwords(*, actor: Actor) -> int:
+    """Tell the mail servers about every password whose expiry has passed (beat runs this)."""
+    due = Mailbox.objects.filter(
+        password_expires_at__lte=timezone.now(), password_expired=False
+    ).select_related("domain", "domain__organization")
+    count = 0
+    for mailbox in due.iterator(chunk_size=500):
+        with transaction.atomic():
+            mailbox.password_expired = True
+            _mark_changed(mailbox)
+            mailbox.save(update_fields=["password_expired", "changed_version", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="mailbox.password_expired",
+                obj=mailbox,
+                organization=mailbox.domain.organization,
+            )
+        count += 1
+    return count

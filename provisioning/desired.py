@@ -31,6 +31,7 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         .order_by("local_part")
         .values(
             "id", "local_part", "password_hash", "state", "kind", "quota_bytes", "allowed_networks",
+            "password_expired",
             "forward_to", "forward_keep_copy", "spam_to_inbox", "autoreply_enabled",
             "autoreply_subject", "autoreply_body", "autoreply_start", "autoreply_end",
             *SERVICE_SWITCHES,
@@ -44,6 +45,7 @@ def domain_state(domain: Domain, version: int) -> DomainState:
             active=row["state"] == MailboxState.ACTIVE,
             quota_bytes=row["quota_bytes"],
             noreply=row["kind"] == MailboxKind.NOREPLY,
+            password_expired=row["password_expired"],
             allow_nets=tuple(row["allowed_networks"] or ()),
             denied_services=tuple(s for f, s in SERVICE_SWITCHES.items() if not row[f]),
             forward_to=tuple(row["forward_to"] or ()),

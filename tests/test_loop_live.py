@@ -424,3 +424,17 @@ def test_a_noreply_account_sends_but_refuses_mail_and_logins(live, domain: Domai
     assert wait_until(lambda: "invoice" in inbox_subjects(ports, bob.address, PASSWORD))
     assert not imap_login(ports, noreply.address, PASSWORD)
     assert not pop3_login(ports, noreply.address, PASSWORD)
+
+
+def test_an_expired_password_refuses_logins_until_it_is_changed(live, alice: Mailbox) -> None:
+    ports, address = live.ports, alice.address
+    call_command("mailbox", "update", address, "--password-expires", "2020-01-01")
+    _wait_applied()
+    assert wait_until(lambda: not imap_login(ports, address, PASSWORD))
+    assert not pop3_login(ports, address, PASSWORD)
+    assert not smtp_auth(ports, address, PASSWORD)
+    assert send_inbound(ports, address, subject="still delivered")[0] == 250
+    services.mailbox_set_password(actor=ACTOR, mailbox=alice, password="a-new-password-7")
+    _wait_applied()
+    assert wait_until(lambda: imap_login(ports, address, "a-new-password-7"))
+    assert "still delivered" in inbox_subjects(ports, address, "a-new-password-7")

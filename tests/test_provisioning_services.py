@@ -142,3 +142,33 @@ def test_the_catch_all_target_cannot_be_deleted(domain: Domain) -> None:
     with pytest.raises(ValidationError, match="catch-all"):
         mailbox_delete(actor=ACTOR, mailbox=box)
     assert Mailbox.objects.filter(pk=box.pk).exists()
+
+
+def test_password_expiry_follows_policy_explicit_dates_and_changes(domain: Domain) -> None:
+    from mailboxes.services import (
+        mailbox_expire_passwords,
+        mailbox_set_password,
+        mailbox_update,
+    )
+
+    box = mailbox_create(actor=ACTOR, domain=domain, local_part="exp", password="pw-expire-1")
+    assert box.password_expires_at is None and not box.password_expired
+    mailbox_update(actor=ACTOR, mailbox=box, changes={"password_expiry_days": 30})
+    assert box.password_expires_at == box.password_changed_at + timedelta(days=30)
+    assert not box.password_expired
+
+    past = timezone.now() - timedelta(days=1)
+    mailbox_update(actor=ACTOR, mailbox=box, changes={"password_expires_at": past})
+    assert box.password_expired  # already past: refused from the next apply on
+
+    mailbox_set_password(actor=ACTOR, mailbox=box, password="pw-expire-2")
+    box.refresh_from_db()
+    assert not box.password_expired
+    assert box.password_expires_at == box.password_changed_at + timedelta(days=30)
+
+    Mailbox.objects.filter(pk=box.pk).update(password_expires_at=timezone.now())
+    version = _reload(domain).desired_version
+    assert mailbox_expire_passwords(actor=ACTOR) == 1
+    assert Mailbox.objects.get(pk=box.pk).password_expired
+    assert _reload(domain).desired_version == version + 1
+    assert mailbox_expire_passwords(actor=ACTOR) == 0

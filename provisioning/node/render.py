@@ -20,6 +20,7 @@ from provisioning.node.state import AccountState, DomainState
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
 MAX_FORWARDS = 20
+LOGIN_SERVICES = {"imap", "pop3", "smtp", "sieve", "webmail", "eas", "dav"}
 # No-reply accounts (MAILSTACK.md §10): may only send.
 NOREPLY_DENIED = {"imap", "pop3", "sieve", "webmail", "eas", "dav"}
 NOREPLY_REPLY = "550 5.7.1 This address does not accept replies (no-reply)"
@@ -157,6 +158,8 @@ def render_domain(state: DomainState) -> RenderedDomain:
             f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
         refused = set(account.denied_services) | (NOREPLY_DENIED if account.noreply else set())
+        if account.password_expired:
+            refused |= LOGIN_SERVICES
         for service in sorted(refused):
             if service not in DENIABLE_SERVICES:
                 raise RenderError(f"unknown service {service!r} for {address}")

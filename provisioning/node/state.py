@@ -19,6 +19,8 @@ class AccountState:
     quota_bytes: int = 0
     # A no-reply account sends (SMTP AUTH) but has no mailbox: inbound mail is refused.
     noreply: bool = False
+    # Expired password: every protocol login is refused (mail is still received).
+    password_expired: bool = False
     # Networks allowed to log in (IMAP, POP3, SMTP AUTH); empty means from anywhere.
     allow_nets: tuple[str, ...] = ()
     # Dovecot service names this account may not log in to (imap, pop3, smtp, sieve, ...).
