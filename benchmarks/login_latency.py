@@ -14,29 +14,11 @@ baseline is the floor; the difference is what the panel and Celery add.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-BROKER = "redis://127.0.0.1:6379/14"
+from bench_bed import live_loop, percentile, summary
+
 PASSWORD = "bench-password-1"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def summary(name: str, values: list[float]) -> str:
-    return (
-        f"{name:<34} p50 {statistics.median(values) * 1000:7.0f} ms"
-        f"   p95 {percentile(values, 95) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms"
-    )
 
 
 def time_to_login(ports: dict[str, int], address: str, started: float) -> float:
@@ -55,45 +37,14 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="tempusmail-bench-"))
-    work.chmod(0o755)
-    node = work / "node"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tempusmail.settings",
-        DATABASE_URL=args.database_url or f"sqlite:///{work / 'bench.sqlite3'}",
-        CELERY_BROKER_URL=BROKER,
-        MAILNODE_DIR=str(node),
-    )
-    import django
+    with live_loop(args.database_url) as bed:
+        from mailboxes.models import Mailbox, SyncStatus
+        from mailboxes.passwords import hash_password
+        from mailboxes.services import mailbox_create
+        from provisioning.agent_runtime import local_agent
+        from provisioning.node.state import AccountState, DomainState
 
-    django.setup()
-    import redis
-    from django.core.management import call_command
-
-    from domains.services import domain_create
-    from mailboxes.models import Mailbox, SyncStatus
-    from mailboxes.passwords import hash_password
-    from mailboxes.services import mailbox_create
-    from organizations.services import organization_create
-    from provisioning.agent_runtime import local_agent
-    from provisioning.mailstack import MailStack
-    from provisioning.node.state import AccountState, DomainState
-    from security.audit import Actor
-    from tests.bed import Worker
-
-    call_command("migrate", verbosity=0)
-    redis.Redis.from_url(BROKER).flushdb()
-    stack = MailStack(node)
-    ports = stack.start()
-    worker = Worker(dict(os.environ), work, queues="panel,node.local")
-    worker.start()
-    try:
-        actor = Actor(label="benchmark")
-        org = organization_create(actor=actor, name="Bench")
-        domain = domain_create(actor=actor, name="bench.test", organization=org)
-        with open(os.devnull, "w") as quiet:
-            call_command("provision", "wait", "--timeout", "30", stdout=quiet)
-
+        ports, actor, domain = bed.ports, bed.actor, bed.domain
         # Baseline: the agent alone, one more account per apply, as the loop does.
         agent, hashed, accounts, floor = local_agent(), hash_password(PASSWORD), [], []
         for i in range(args.accounts):
@@ -122,9 +73,6 @@ def main() -> None:
             ):
                 time.sleep(0.005)
             online.append(time_to_login(ports, mailbox.address, started))
-    finally:
-        worker.stop()
-        stack.stop()
 
     print(f"{args.accounts} new accounts, service call -> first successful IMAP login")
     print(summary("panel + Celery + agent + Dovecot", loop))
