@@ -153,6 +153,7 @@ class MailboxUsage(models.Model):
     storage_bytes = models.BigIntegerField(null=True, blank=True)
     messages = models.BigIntegerField(null=True, blank=True)
     last_login_at = models.DateTimeField(null=True, blank=True)
+    last_login_protocol = models.CharField(max_length=16, blank=True)  # imap, pop3, managesieve
     sent_24h = models.IntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,6 +3,11 @@
 panel queue:   provision_domain -> (build state) -> apply_domain on queue node.<name>
 node queue:    apply_domain -> (write files) -> record_applied on the panel queue
 beat:          reconcile -> provision_domain for whatever lags behind
+
+Usage and retention (provisioning/usage.py, provisioning/node/usage.py):
+beat / `provision usage`: request_usage_reports -> report_usage on every node queue
+node queue:    report_usage -> (read Redis) -> record_usage on the panel queue
+beat:          request_trash_purge -> purge_trash on every node queue
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 
 from celery import shared_task
 
-from provisioning import services
+from provisioning import services, usage
 from provisioning.desired import domain_state
 
 log = logging.getLogger(__name__)
@@ -61,3 +66,64 @@ def reconcile() -> int:
     for domain_id, force in pending:
         services.dispatch(domain_id, force=force)
     return len(pending)
+
+
+# --- usage read-back and retention -----------------------------------------------------------
+
+# Rows per record_usage message: a 100k-account node sends a few messages, not one of 10 MB.
+USAGE_ROWS_PER_MESSAGE = 5000
+
+
+@shared_task(name="provisioning.tasks.request_usage_reports")
+def request_usage_reports() -> int:
+    return usage.request_usage_reports()
+
+
+@shared_task(name="provisioning.tasks.report_usage")
+def report_usage(node_name: str) -> int:
+    # Runs on the mail node: reads what its Dovecot wrote into Redis for the accounts it serves.
+    from django.conf import settings
+
+    from provisioning.node.paths import NodePaths
+    from provisioning.node.usage import UsageStore, node_usage
+
+    paths = NodePaths(settings.MAILNODE_DIR)
+    # The Redis `mailstack start` configured Dovecot with; the settings when it never ran here.
+    store = UsageStore.load(paths) or UsageStore(
+        url=settings.MAILNODE_REDIS_URL, prefix=settings.MAILNODE_REDIS_PREFIX
+    )
+    rows = [row.to_json() for row in node_usage(paths, store)]
+    for start in range(0, len(rows), USAGE_ROWS_PER_MESSAGE):
+        record_usage.apply_async(
+            args=[rows[start : start + USAGE_ROWS_PER_MESSAGE]],
+            queue=PANEL_QUEUE,
+            compression="zlib",
+        )
+    log.info("node %s reported usage of %s account(s)", node_name, len(rows))
+    return len(rows)
+
+
+@shared_task(name="provisioning.tasks.record_usage")
+def record_usage(rows: list[dict[str, Any]]) -> int:
+    return usage.record_usage(rows)
+
+
+@shared_task(name="provisioning.tasks.request_trash_purge")
+def request_trash_purge() -> int:
+    return usage.request_trash_purge()
+
+
+@shared_task(name="provisioning.tasks.purge_trash")
+def purge_trash() -> list[str]:
+    # Runs on the mail node, with the node's own retention setting.
+    from django.conf import settings
+
+    from provisioning.node.paths import NodePaths
+    from provisioning.node.usage import purge_trash as purge
+
+    purged = purge(
+        NodePaths(settings.MAILNODE_DIR), retention_days=settings.MAILNODE_TRASH_RETENTION_DAYS
+    )
+    if purged:
+        log.info("purged %s deleted home(s) from trash: %s", len(purged), ", ".join(purged))
+    return purged

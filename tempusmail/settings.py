@@ -122,6 +122,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.reconcile",
         "schedule": env.float("PROVISIONING_RECONCILE_SECONDS", default=30.0),
     },
+    # Expired passwords refuse protocol logins from the next run on.
+    "expire-passwords": {"task": "mailboxes.tasks.expire_passwords", "schedule": 60.0},
+    # Asks every mail node for its accounts' storage, message count and last login.
+    "request-usage-reports": {
+        "task": "provisioning.tasks.request_usage_reports",
+        "schedule": env.float("PROVISIONING_USAGE_SECONDS", default=300.0),
+    },
+    # Asks every mail node to delete the homes of deleted accounts past their retention.
+    "request-trash-purge": {
+        "task": "provisioning.tasks.request_trash_purge",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Provisioning -------------------------------------------------------------------------
@@ -130,6 +142,14 @@ CELERY_BEAT_SCHEDULE = {
 DEFAULT_MAIL_NODE = env.str("DEFAULT_MAIL_NODE", default="local")
 MAILNODE_DIR = Path(env.str("MAILNODE_DIR", default=str(BASE_DIR / "var" / "mailstack"))).resolve()
 MAILNODE_MAP_TYPE = env.str("MAILNODE_MAP_TYPE", default="cdb")
+# Redis the node's Dovecot writes usage into (quota_clone, last_login) and its agent reads back,
+# and the prefix of this node's keys there (nodes and test runs can share one Redis).
+MAILNODE_REDIS_URL = env.str("MAILNODE_REDIS_URL", default="redis://127.0.0.1:6379/0")
+MAILNODE_REDIS_PREFIX = env.str(
+    "MAILNODE_REDIS_PREFIX", default=f"tm/{env.str('MAILNODE_NAME', default=DEFAULT_MAIL_NODE)}/"
+)
+# Homes of deleted accounts are kept this many days in the node's trash/, then purged.
+MAILNODE_TRASH_RETENTION_DAYS = env.int("MAILNODE_TRASH_RETENTION_DAYS", default=7)
 # A change not acknowledged within this many seconds is sent again by the reconcile task.
 PROVISIONING_RESEND_AFTER_SECONDS = env.float("PROVISIONING_RESEND_AFTER_SECONDS", default=20.0)
 # SHA512-CRYPT rounds: Dovecot verifies in one auth process, so this caps logins/s per node.

@@ -47,6 +47,24 @@ def _local_node_in_private_folder(node_root: Path) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _celery_on_the_test_broker() -> None:
+    # Tasks run eagerly except in `live` tests, which only switch eagerness: a connection
+    # pool made while the broker was another one would otherwise outlive the switch (seen:
+    # messages of a live test published to the in-memory broker after an earlier live test).
+    celery_app.conf.broker_url = TEST_BROKER
+    celery_app.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _node_usage_in_test_redis() -> None:
+    # Dovecot of the test bed writes usage into a Redis database of the tests' own (the test
+    # worker's broker is db 15), rendered into dovecot.conf when the mail stack starts.
+    settings.MAILNODE_REDIS_URL = os.environ.get(
+        "TEST_MAILNODE_REDIS_URL", "redis://127.0.0.1:6379/12"
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _fast_panel_password_hashing() -> None:
     # Panel users only (mailbox hashes stay SHA512-CRYPT): PBKDF2 would cost ~0.3 s a user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -123,8 +141,6 @@ def live(mailstack: Stack, worker: Worker, transactional_db: None) -> Iterator[S
     """The live loop: committed data, tasks through Redis to the worker, real daemons."""
     worker.start()  # a test before may have stopped it
     celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = TEST_BROKER
-    celery_app.close()  # drop the in-memory pool eager calls created
     try:
         yield mailstack
     finally:
@@ -132,5 +148,3 @@ def live(mailstack: Stack, worker: Worker, transactional_db: None) -> Iterator[S
         # domains of the (eager) tests that follow and change what they assert on.
         worker.stop()
         celery_app.conf.task_always_eager = True
-        celery_app.conf.broker_url = "memory://localhost/"
-        celery_app.close()

@@ -29,6 +29,7 @@ from typing import Any
 from provisioning.node.files import MAP_SUFFIX, atomic_write, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
+from provisioning.node.usage import UsageConfigError, UsageStore
 
 PORT_NAMES = (
     "smtp",
@@ -69,9 +70,13 @@ class MailStackError(RuntimeError):
 
 
 class MailStack:
-    def __init__(self, root: Path | str, map_type: str = "cdb") -> None:
+    def __init__(
+        self, root: Path | str, map_type: str = "cdb", usage: UsageStore | None = None
+    ) -> None:
         if map_type not in MAP_SUFFIX:
             raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
+        # Where Dovecot writes usage (quota_clone, last_login); default: the node's settings.
+        self.usage = usage
         # Postfix compares the -c directory with alternate_config_directories as a string,
         # so always use one canonical spelling of the root.
         self.root = Path(root).resolve()
@@ -285,18 +290,26 @@ class MailStack:
             atomic_write(p.dovecot_masters, "")
 
     def _render_configs(self, ports: dict[str, int]) -> None:
+        usage = self.usage or _usage_from_settings()
+        try:
+            usage_dict = usage.dovecot_dict()
+        except UsageConfigError as exc:
+            raise MailStackError(str(exc)) from None
         values = {
             "root": str(self.root),
             "hostname": HOSTNAME,
             "map_type": self.map_type,
             "maps": str(self.paths.maps_dir),
+            "usage_dict": usage_dict,
             **{name: str(port) for name, port in ports.items()},
         }
         dovecot_conf = _render("dovecot.conf", values)
         main_cf = _render("main.cf", values)
         master_cf = _master_cf(_render("master-listeners.cf", values))
-        # No secrets in these (doveadm_api_key is not used yet), so world-readable is fine.
-        atomic_write(self.paths.dovecot_conf, dovecot_conf, mode=0o644, group="root")
+        # dovecot.conf may hold the Redis password (usage dict); Dovecot reads it as root and
+        # hands settings to its unprivileged processes itself. main.cf/master.cf hold no secret.
+        atomic_write(self.paths.dovecot_conf, dovecot_conf, mode=0o640, group="dovecot")
+        usage.save(self.paths)  # what the agent reads usage back from
         _write_postfix_config(self.paths.postfix_dir / "main.cf", main_cf)
         _write_postfix_config(self.paths.postfix_dir / "master.cf", master_cf)
 
@@ -329,6 +342,15 @@ class MailStack:
 
 
 # ----- helpers without state ---------------------------------------------------------------
+
+
+def _usage_from_settings() -> UsageStore:
+    from django.conf import settings
+
+    try:
+        return UsageStore(url=settings.MAILNODE_REDIS_URL, prefix=settings.MAILNODE_REDIS_PREFIX)
+    except UsageConfigError as exc:
+        raise MailStackError(str(exc)) from None
 
 
 def _binary(name: str) -> str:

@@ -25,6 +25,7 @@ from provisioning.node.processes import live_pid
 from provisioning.node.render import RenderedDomain, render_domain
 from provisioning.node.sieve import SPAM_TO_JUNK
 from provisioning.node.state import DomainState, plan_apply
+from provisioning.node.usage import forget_usage
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class NodeAgent:
             for local_part in plan.move_homes:
                 if self._move_home(new.name, local_part):
                     result.moved.append(f"{local_part}@{new.name}")
+            forget_usage(self.paths, [f"{local}@{new.name}" for local in plan.move_homes])
             result.written += self._write_dovecot(new.name, final)
             result.written += self._write_postfix(new.name, final)
             if DOMAINS_MAP in result.written:

@@ -4,8 +4,11 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from domains.models import Domain
+from provisioning import usage
+from provisioning.models import MailNode
 from provisioning.tasks import reconcile
 
 
@@ -18,6 +21,16 @@ class Command(BaseCommand):
         wait.add_argument("--timeout", type=float, default=60.0, help="Seconds (default 60).")
         sub.add_parser("status", help="Show each lagging domain and its last error.")
         sub.add_parser("reconcile", help="Re-send whatever lags behind now (beat does this too).")
+        report = sub.add_parser(
+            "usage", help="Ask every mail node for its accounts' usage now (beat does this too)."
+        )
+        report.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Wait up to SECONDS until every node holding accounts has reported.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -25,6 +38,8 @@ class Command(BaseCommand):
             self.stdout.write(f"re-sent {reconcile()} domain(s)")
         elif action == "status":
             self._status()
+        elif action == "usage":
+            self._usage(options["wait"])
         else:
             self._wait(options["timeout"])
 
@@ -58,3 +73,19 @@ class Command(BaseCommand):
                     + "; ".join(self._describe(d) for d in lagging)
                 )
             time.sleep(0.05)
+
+    def _usage(self, wait: float) -> None:
+        since = timezone.now()
+        nodes = list(MailNode.objects.all())
+        for node in nodes:
+            usage.request_usage_report(node)
+        self.stdout.write(f"asked {len(nodes)} node(s) for a usage report")
+        if wait <= 0:
+            return
+        deadline = time.monotonic() + wait
+        while pending := usage.nodes_awaiting_report(nodes, since):
+            if time.monotonic() >= deadline:
+                names = ", ".join(node.name for node in pending)
+                raise CommandError(f"timed out after {wait:g}s; no usage report yet from {names}")
+            time.sleep(0.1)
+        self.stdout.write("usage is up to date")
