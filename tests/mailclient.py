@@ -56,8 +56,19 @@ def imap_session(ports: dict[str, int], user: str, password: str) -> imaplib.IMA
     return imap
 
 
-def pop3_login(ports: dict[str, int], user: str, password: str) -> bool:
-    pop = poplib.POP3(HOST, ports["pop3"], timeout=10)
+class _BoundPOP3(poplib.POP3):
+    def __init__(self, host: str, port: int, source: str, timeout: float) -> None:
+        self._source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return socket.create_connection(
+            (self.host, self.port), timeout, source_address=(self._source, 0)
+        )
+
+
+def pop3_login(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
+    pop = _BoundPOP3(HOST, ports["pop3"], source, timeout=10)
     try:
         pop.user(user)
         pop.pass_(password)
@@ -69,8 +80,8 @@ def pop3_login(ports: dict[str, int], user: str, password: str) -> bool:
             pop.quit()
 
 
-def smtp_auth(ports: dict[str, int], user: str, password: str) -> bool:
-    with smtplib.SMTP(HOST, ports["submission"], timeout=10) as smtp:
+def smtp_auth(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
+    with smtplib.SMTP(HOST, ports["submission"], timeout=10, source_address=(source, 0)) as smtp:
         smtp.ehlo("client.test")
         try:
             smtp.login(user, password)
@@ -138,3 +149,22 @@ def send_message(ports: dict[str, int], msg: EmailMessage, *, sender: str, to: s
     with smtplib.SMTP(HOST, ports["smtp"], timeout=10) as smtp:
         smtp.ehlo("client.test")
         smtp.sendmail(sender, [to], msg.as_bytes())
+
+
+def sieve_login(ports: dict[str, int], user: str, password: str) -> bool:
+    """ManageSieve (RFC 5804) AUTHENTICATE PLAIN: True when the server answers OK."""
+    import base64
+
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    with socket.create_connection((HOST, ports["managesieve"]), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def answer() -> bytes:
+            while True:
+                line = reader.readline()
+                if not line or line.startswith((b"OK", b"NO", b"BYE")):
+                    return line
+
+        answer()  # the greeting's capabilities end with OK
+        sock.sendall(f'AUTHENTICATE "PLAIN" "{token}"\r\n'.encode())
+        return answer().startswith(b"OK")

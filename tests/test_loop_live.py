@@ -207,7 +207,11 @@ def test_trusted_networks_restrict_where_logins_come_from(live, alice: Mailbox) 
     services.mailbox_update(actor=ACTOR, mailbox=alice, changes={"allowed_networks": "127.0.0.9"})
     _wait_applied()
     assert wait_until(lambda: not imap_login(ports, address, PASSWORD))  # from 127.0.0.1
+    assert not pop3_login(ports, address, PASSWORD)
+    assert not smtp_auth(ports, address, PASSWORD)
     assert imap_login(ports, address, PASSWORD, source=INTERNET)
+    assert pop3_login(ports, address, PASSWORD, source=INTERNET)
+    assert smtp_auth(ports, address, PASSWORD, source=INTERNET)
 
 
 def _make(domain: Domain, local_part: str, **settings) -> Mailbox:
@@ -438,3 +442,29 @@ def test_an_expired_password_refuses_logins_until_it_is_changed(live, alice: Mai
     _wait_applied()
     assert wait_until(lambda: imap_login(ports, address, "a-new-password-7"))
     assert "still delivered" in inbox_subjects(ports, address, "a-new-password-7")
+
+
+@pytest.mark.parametrize(
+    ("switch", "refused"),
+    [("imap_enabled", "imap"), ("smtp_enabled", "smtp"), ("sieve_enabled", "sieve")],
+)
+def test_each_protocol_switch_refuses_only_its_protocol(
+    live, alice: Mailbox, switch: str, refused: str
+) -> None:
+    from tests.mailclient import sieve_login
+
+    ports, address = live.ports, alice.address
+    logins = {
+        "imap": lambda: imap_login(ports, address, PASSWORD),
+        "pop3": lambda: pop3_login(ports, address, PASSWORD),
+        "smtp": lambda: smtp_auth(ports, address, PASSWORD),
+        "sieve": lambda: sieve_login(ports, address, PASSWORD),
+    }
+    assert wait_until(logins[refused])
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={switch: False})
+    _wait_applied()
+    assert wait_until(lambda: not logins[refused]())
+    assert all(login() for name, login in logins.items() if name != refused)
+    services.mailbox_update(actor=ACTOR, mailbox=alice, changes={switch: True})
+    _wait_applied()
+    assert wait_until(logins[refused])
