@@ -131,3 +131,14 @@ def test_accounts_are_sharded_like_dovecots_md5_variable(agent: NodeAgent) -> No
             f"{address}:"
             in shards[hashlib.md5(address.encode(), usedforsecurity=False).hexdigest()[:2]]
         )
+
+
+def test_the_agents_memory_follows_its_file_not_only_its_cache(agent: NodeAgent) -> None:
+    import json
+
+    agent.apply_domain(_domain(1, AccountState(1, "alice", H)))
+    memory = agent.paths.agent_dir / "domains" / "example.test.json"
+    newer = json.loads(memory.read_text())
+    newer["version"] = 5  # as if another agent process had applied version 5 meanwhile
+    atomic_write(memory, json.dumps(newer), group=None)
+    assert agent.apply_domain(_domain(3, AccountState(1, "alice", H))).stale

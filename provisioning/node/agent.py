@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 DOMAINS_MAP = "postfix/maps/virtual_domains"
 
 
+# The agent's memory, parsed: state file -> (its stat stamp, the state). The file stays the
+# truth (another process may have written it); the stamp tells when to parse it again.
+_APPLIED: dict[str, tuple[tuple[int, int, int], DomainState]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def _wait_for_dovecot_to_reread() -> None:
     """Sleep past the next whole second: from then on Dovecot sees the files just written.
 
@@ -224,15 +234,22 @@ class NodeAgent:
         return self.paths.agent_dir / "domains" / f"{domain}.json"
 
     def _load_applied(self, domain: str) -> DomainState | None:
+        path = self._state_file(domain)
         try:
-            return DomainState.from_json(json.loads(self._state_file(domain).read_text("utf-8")))
+            stamp = _stamp(path)
         except FileNotFoundError:
             return None
+        cached = _APPLIED.get(str(path))
+        if cached and cached[0] == stamp:
+            return cached[1]  # parsing 100k accounts costs ~0.7 s; the worker lives long
+        state = DomainState.from_json(json.loads(path.read_text("utf-8")))
+        _APPLIED[str(path)] = (stamp, state)
+        return state
 
     def _save_applied(self, state: DomainState) -> None:
-        atomic_write(
-            self._state_file(state.name), json.dumps(state.to_json()), mode=0o600, group=None
-        )
+        path = self._state_file(state.name)
+        atomic_write(path, json.dumps(state.to_json()), mode=0o600, group=None)
+        _APPLIED[str(path)] = (_stamp(path), state)
 
     @contextmanager
     def _node_lock(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ database, everything it writes is derived from one DomainState.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from typing import Any
 
 
@@ -41,8 +42,20 @@ class AccountState:
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
 
 
+_account_row = attrgetter(*ACCOUNT_FIELDS)
+_TUPLE_FIELDS = ("allow_nets", "denied_services", "forward_to")  # JSON has lists
+_TUPLE_POSITIONS = [ACCOUNT_FIELDS.index(name) for name in _TUPLE_FIELDS]
+
+
+def _account_from_row(row: list[Any] | tuple[Any, ...]) -> AccountState:
+    values = list(row)
+    for i in _TUPLE_POSITIONS:
+        values[i] = tuple(values[i] or ())
+    return AccountState(*values)
+
+
 def _account(values: dict[str, Any]) -> AccountState:
-    for name in ("allow_nets", "denied_services", "forward_to"):  # JSON has lists
+    for name in _TUPLE_FIELDS:
         values[name] = tuple(values.get(name) or ())
     return AccountState(**values)
 
@@ -68,15 +81,18 @@ class DomainState:
             "version": self.version,
             "catchall_target": self.catchall_target,
             "account_fields": ACCOUNT_FIELDS,
-            "accounts": [[getattr(a, f) for f in ACCOUNT_FIELDS] for a in self.accounts],
+            "accounts": [_account_row(a) for a in self.accounts],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DomainState:
         fields = data["account_fields"]
-        accounts = tuple(
-            AccountState(**dict(zip(fields, row, strict=True))) for row in data["accounts"]
-        )
+        if fields == ACCOUNT_FIELDS:  # the fast path: rows in today's field order
+            accounts = tuple(_account_from_row(row) for row in data["accounts"])
+        else:  # written by an older agent: match by name, defaults for new fields
+            accounts = tuple(
+                _account(dict(zip(fields, row, strict=True))) for row in data["accounts"]
+            )
         return cls(
             id=int(data["id"]),
             name=data["name"],
