@@ -82,7 +82,10 @@ def test_deactivation_rejects_and_disables(agent: NodeAgent) -> None:
         _postmap_q(agent, "recipient_access", "alice@example.test") == "550 5.2.1 Mailbox disabled"
     )
     disabled = agent.paths.dovecot_domain_dir("disabled") / "example.test"
-    assert disabled.read_text() == "alice@example.test\n"
+    shard = user_shard("alice@example.test")
+    assert (disabled / shard).read_text() == "alice@example.test\n"
+    agent.apply_domain(_domain(3, AccountState(1, "alice", H)))
+    assert not (disabled / shard).exists()  # reactivated: the emptied shard is gone
 
 
 def test_delete_moves_the_home_aside(agent: NodeAgent) -> None:

@@ -169,7 +169,7 @@ def test_provision_wait_reports_what_lags(domain: str) -> None:
 
 
 def test_commands_use_the_private_node_folder(domain: str, node_root: Path) -> None:
-    assert (node_root / "dovecot" / "disabled.d" / domain).exists()
+    assert (node_root / "agent" / "domains" / f"{domain}.json").exists()
 
 
 def test_demo_creates_a_working_login_and_prints_it() -> None:

@@ -211,7 +211,7 @@ def test_submission_refuses_mail_without_auth(ports: dict[str, int]) -> None:
 def test_deny_line_refuses_only_that_protocol(stack: MailStack, ports: dict[str, int]) -> None:
     # Key "<service>/<user>" in the file of the user's domain: proves %d expands in the path of
     # the deny passdb while its username_format is %s/%u.
-    deny = stack.paths.dovecot_domain_dir("deny") / DOMAIN
+    deny = stack.paths.dovecot_domain_dir("deny") / DOMAIN / user_shard(addr("carol"))
     atomic_write(deny, f"pop3/{addr('carol')}\n")
     assert wait_until(lambda: not pop3_login(ports, addr("carol")))
     assert imap_login(ports, addr("carol"))
@@ -221,7 +221,8 @@ def test_deny_line_refuses_only_that_protocol(stack: MailStack, ports: dict[str,
 @live
 def test_disabled_line_refuses_imap(stack: MailStack, ports: dict[str, int]) -> None:
     assert imap_login(ports, addr("dave"))
-    atomic_write(stack.paths.dovecot_domain_dir("disabled") / DOMAIN, f"{addr('dave')}\n")
+    disabled = stack.paths.dovecot_domain_dir("disabled") / DOMAIN / user_shard(addr("dave"))
+    atomic_write(disabled, f"{addr('dave')}\n")
     assert wait_until(lambda: not imap_login(ports, addr("dave")))
     assert imap_login(ports, addr("alice"))
 

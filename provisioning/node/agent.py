@@ -125,21 +125,25 @@ class NodeAgent:
     # --- Dovecot -------------------------------------------------------------------------
     def _write_dovecot(self, domain: str, rendered: RenderedDomain) -> list[str]:
         written = []
-        # Shards first: a new account exists before anything else mentions it.
-        shard_dir = self.paths.dovecot_domain_dir("users") / domain
-        for shard, text in rendered.users.items():
-            if atomic_write(shard_dir / shard, text, mode=0o640, owner="root", group="dovecot"):
-                written.append(str((shard_dir / shard).relative_to(self.paths.root)))
-        if shard_dir.is_dir():
-            for stale in shard_dir.iterdir():
-                if stale.name not in rendered.users and not stale.name.startswith("."):
+        # Accounts first: a new account exists before anything else mentions it.
+        for kind in ("users", "deny", "disabled"):
+            written += self._write_shards(self.paths.dovecot_domain_dir(kind) / domain,
+                                          rendered.dovecot[kind])  # fmt: skip
+        written += self._write_sieve(domain, rendered.sieve)
+        return written
+
+    def _write_shards(self, folder: Path, shards: dict[str, str]) -> list[str]:
+        if folder.is_file():
+            folder.unlink()  # the layout before shards: one file per domain
+        written = []
+        for shard, text in shards.items():
+            if atomic_write(folder / shard, text, mode=0o640, owner="root", group="dovecot"):
+                written.append(str((folder / shard).relative_to(self.paths.root)))
+        if folder.is_dir():
+            for stale in folder.iterdir():
+                if stale.name not in shards and not stale.name.startswith("."):
                     stale.unlink()  # a missing shard means "no such user" to Dovecot
                     written.append(str(stale.relative_to(self.paths.root)))
-        for kind, text in rendered.dovecot.items():
-            path = self.paths.dovecot_domain_dir(kind) / domain
-            if atomic_write(path, text, mode=0o640, owner="root", group="dovecot"):
-                written.append(str(path.relative_to(self.paths.root)))
-        written += self._write_sieve(domain, rendered.sieve)
         return written
 
     def _write_sieve(self, domain: str, scripts: dict[str, str]) -> list[str]:

@@ -18,8 +18,8 @@ POSTFIX_MAPS = (
     "sender_login",
 )
 
-# Dovecot passwd-files: dovecot.conf reads "deny.d/%d", "disabled.d/%d" and, for the accounts
-# themselves, "users.d/%d/%2Mu" (a folder per domain, sharded by the address's MD5).
+# Dovecot passwd-files: dovecot.conf reads "<kind>.d/%d/%2Mu" (a folder per domain, sharded by
+# the first two hex digits of the address's MD5).
 DOVECOT_DOMAIN_FILES = ("users", "deny", "disabled")
 
 
@@ -36,7 +36,7 @@ class NodePaths:
         return self.dovecot_dir / "dovecot.conf"
 
     def dovecot_domain_dir(self, kind: str) -> Path:
-        """users.d / deny.d / disabled.d: a file (users: a folder of shards) per domain."""
+        """users.d / deny.d / disabled.d: a folder of shards per domain."""
         assert kind in DOVECOT_DOMAIN_FILES
         return self.dovecot_dir / f"{kind}.d"
 

@@ -39,9 +39,10 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class RenderedDomain:
-    users: dict[str, str]  # shard -> lines of the domain's accounts passwd-file in that shard
+    # Dovecot passwd-files by kind (users / deny / disabled), each split into shards named like
+    # Dovecot's "%2Mu" for the account: shard -> lines. An empty shard is no file at all.
+    dovecot: dict[str, dict[str, str]]
     sieve: dict[str, str]  # local part -> the account's admin Sieve script (autoresponder)
-    dovecot: dict[str, str]  # deny / disabled: this domain's own passwd-files
     postfix: dict[str, str]  # map name -> this domain's lines of the node-wide map
 
 
@@ -147,14 +148,17 @@ def _autoreply(address: str, account: AccountState) -> str:
 def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
     users: dict[str, list[str]] = {}
-    denied, disabled, mailboxes, rejected, logins = [], [], [], [], []
+    denied: dict[str, list[str]] = {}
+    disabled: dict[str, list[str]] = {}
+    mailboxes, rejected, logins = [], [], []
     addresses, sieve = [], {}
     for account in sorted(state.accounts, key=lambda a: a.local_part):
         address = _check_account(domain, account)
         addresses.append((address, account))
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
         hashed = account.password_hash
-        users.setdefault(user_shard(address), []).append(
+        shard = user_shard(address)
+        users.setdefault(shard, []).append(
             f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
         )
         refused = set(account.denied_services) | (NOREPLY_DENIED if account.noreply else set())
@@ -163,10 +167,10 @@ def render_domain(state: DomainState) -> RenderedDomain:
         for service in sorted(refused):
             if service not in DENIABLE_SERVICES:
                 raise RenderError(f"unknown service {service!r} for {address}")
-            denied.append(f"{service}/{address}")
+            denied.setdefault(shard, []).append(f"{service}/{address}")
         logins.append(f"{address} {address}")
         if not account.active:
-            disabled.append(address)
+            disabled.setdefault(shard, []).append(address)
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
         elif account.noreply:
             rejected.append(f"{address} {NOREPLY_REPLY}")
@@ -176,9 +180,11 @@ def render_domain(state: DomainState) -> RenderedDomain:
         if account.autoreply and account.active:
             sieve[account.local_part] = _autoreply(address, account)
     return RenderedDomain(
-        users={shard: _text(lines) for shard, lines in sorted(users.items())},
+        dovecot={
+            kind: {shard: _text(lines) for shard, lines in sorted(shards.items())}
+            for kind, shards in (("users", users), ("deny", denied), ("disabled", disabled))
+        },
         sieve=sieve,
-        dovecot={"deny": _text(denied), "disabled": _text(disabled)},
         postfix={
             "virtual_domains": f"{domain} OK\n",
             "virtual_mailboxes": _text(mailboxes),
@@ -190,9 +196,12 @@ def render_domain(state: DomainState) -> RenderedDomain:
 
 
 def render_dovecot(state: DomainState) -> dict[str, str]:
-    """Every Dovecot file of the domain: "users/<shard>", "deny" and "disabled"."""
-    rendered = render_domain(state)
-    return {**{f"users/{k}": v for k, v in rendered.users.items()}, **rendered.dovecot}
+    """Every Dovecot passwd-file of the domain, as "<kind>/<shard>" -> text."""
+    return {
+        f"{kind}/{shard}": text
+        for kind, shards in render_domain(state).dovecot.items()
+        for shard, text in shards.items()
+    }
 
 
 def render_postfix(state: DomainState) -> dict[str, str]:
