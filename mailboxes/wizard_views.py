@@ -217,9 +217,10 @@ def _back_to_first_invalid(
     return redirect(_step_url(domain, draft.token, STEP_SLUGS.index(failing)))
 
 
-@login_required
-@never_cache
-def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResponse:
+def _ready_to_create(
+    request: HttpRequest, domain_id: int, token: Any
+) -> HttpResponse | tuple[Domain, Draft, dict[str, dict[str, Any]]]:
+    """The draft of a run that reached the summary, every step valid again; else where to go."""
     resolved = _resolve(request, domain_id, token)
     if isinstance(resolved, HttpResponse):
         return resolved
@@ -229,6 +230,16 @@ def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResp
     cleaned, failing = validate_draft(draft, domain)
     if failing is not None:
         return _back_to_first_invalid(request, domain, draft, failing)
+    return domain, draft, cleaned
+
+
+@login_required
+@never_cache
+def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResponse:
+    ready = _ready_to_create(request, domain_id, token)
+    if isinstance(ready, HttpResponse):
+        return ready
+    domain, draft, cleaned = ready
     arguments = create_arguments(cleaned, draft, domain)
     context = _page_context(domain, draft, SUMMARY)
     context.update(
@@ -247,15 +258,10 @@ def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResp
 @login_required
 @require_POST
 def wizard_confirm(request: HttpRequest, domain_id: int, token: Any) -> HttpResponse:
-    resolved = _resolve(request, domain_id, token)
-    if isinstance(resolved, HttpResponse):
-        return resolved
-    domain, draft = resolved
-    if draft.reached < SUMMARY:
-        return redirect(_step_url(domain, draft.token, draft.reached))
-    cleaned, failing = validate_draft(draft, domain)
-    if failing is not None:
-        return _back_to_first_invalid(request, domain, draft, failing)
+    ready = _ready_to_create(request, domain_id, token)
+    if isinstance(ready, HttpResponse):
+        return ready
+    domain, draft, cleaned = ready
 
     # Take the draft out of the stored session before writing: a second click arriving while
     # this one runs finds no draft (or the address taken), never a second account.
