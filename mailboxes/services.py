@@ -153,11 +153,10 @@ def mailbox_set_password(*, actor: Actor, mailbox: Mailbox, password: str) -> Ma
         raise _field_error("password", exc) from exc
     mailbox.password_hash = hash_password(password)
     mailbox.password_changed_at = timezone.now()
-    days = mailbox.password_expiry_days
-    mailbox.password_expires_at = (
-        mailbox.password_changed_at + timedelta(days=days) if days else None
-    )
-    mailbox.password_expired = False
+    # A new password restarts the policy's clock (and is not expired).
+    policy = {"password_expiry_days": mailbox.password_expiry_days}
+    for field, value in _password_expiry(mailbox, policy).items():
+        setattr(mailbox, field, value)
     _mark_changed(mailbox)
     mailbox.save(
         update_fields=[

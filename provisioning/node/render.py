@@ -20,16 +20,14 @@ from provisioning.node.state import AccountState, DomainState
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$")
 MAX_FORWARDS = 20
-LOGIN_SERVICES = {"imap", "pop3", "smtp", "sieve", "webmail", "eas", "dav"}
+# Dovecot service names an account can log in with ("smtp" is Postfix's SASL; webmail / eas /
+# dav are the names web front ends authenticate with: doveadm auth test -x service=...).
+LOGIN_SERVICES = frozenset({"imap", "pop3", "smtp", "sieve", "webmail", "eas", "dav"})
+# What a deny line may name (Dovecot's own submission service too).
+DENIABLE_SERVICES = LOGIN_SERVICES | {"submission"}
 # No-reply accounts (MAILSTACK.md §10): may only send.
-NOREPLY_DENIED = {"imap", "pop3", "sieve", "webmail", "eas", "dav"}
+NOREPLY_DENIED = LOGIN_SERVICES - {"smtp"}
 NOREPLY_REPLY = "550 5.7.1 This address does not accept replies (no-reply)"
-# Dovecot service names a per-protocol switch can refuse ("smtp" is Postfix's SASL).
-# webmail / eas / dav: the service names web front ends authenticate with (doveadm auth test
-# -x service=...), so one switch per product works whatever front end a provider runs.
-DENIABLE_SERVICES = frozenset(
-    {"imap", "pop3", "smtp", "sieve", "submission", "webmail", "eas", "dav"}
-)
 _SHA512_CRYPT = re.compile(r"^\$6\$(rounds=[0-9]{1,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$")
 
 
