@@ -114,8 +114,12 @@ class NodeAgent:
                 if self._move_home(new.name, local_part):
                     result.moved.append(f"{local_part}@{new.name}")
             forget_usage(self.paths, [f"{local}@{new.name}" for local in plan.move_homes])
-            result.written += self._write_dovecot(new.name, final)
-            result.written += self._write_postfix(new.name, final)
+            # (Most applies have no intermediate state: then the files are final already, and
+            # re-assembling every domain's map fragments again would be wasted work.)
+            if dovecot_first is not final:
+                result.written += self._write_dovecot(new.name, final)
+            if postfix_first is not final:
+                result.written += self._write_postfix(new.name, final)
             if DOMAINS_MAP in result.written:
                 self._reload_postfix()
             self._save_applied(plan.final)
