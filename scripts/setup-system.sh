@@ -5,7 +5,7 @@
 # starts Redis when it is installed but not answering. Safe to run again: it only fills gaps.
 set -euo pipefail
 
-packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
+packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sqlite
           dovecot-sieve dovecot-managesieved redis-server
           chromium  # the browser tests drive Debian's Chromium (Playwright, no download)
           docker-compose)  # only to validate docker-compose.yml (`config`); no engine runs

@@ -12,6 +12,7 @@ import pytest
 from provisioning.node.agent import NodeAgent
 from provisioning.node.files import atomic_write
 from provisioning.node.paths import NodePaths
+from provisioning.node.refusals import refused_rows
 from provisioning.node.render import RenderError, user_shard
 from provisioning.node.state import AccountState, DomainState
 
@@ -81,11 +82,33 @@ def test_deactivation_rejects_and_disables(agent: NodeAgent) -> None:
     assert (
         _postmap_q(agent, "recipient_access", "alice@example.test") == "550 5.2.1 Mailbox disabled"
     )
-    disabled = agent.paths.dovecot_domain_dir("disabled") / "example.test"
-    shard = user_shard("alice@example.test")
-    assert (disabled / shard).read_text() == "alice@example.test\n"
+    db = agent.paths.dovecot_refusals_db
+    assert refused_rows(db, "example.test") == {("alice@example.test", "*")}
     agent.apply_domain(_domain(3, AccountState(1, "alice", H)))
-    assert not (disabled / shard).exists()  # reactivated: the emptied shard is gone
+    assert refused_rows(db, "example.test") == set()  # reactivated
+
+
+def test_refusals_of_a_domain_are_replaced_without_touching_other_domains(
+    agent: NodeAgent,
+) -> None:
+    db = agent.paths.dovecot_refusals_db
+    agent.apply_domain(_domain(1, AccountState(1, "bob", H, active=False), name="other.test"))
+    agent.apply_domain(_domain(1, AccountState(1, "alice", H, denied_services=("pop3", "imap"))))
+    assert refused_rows(db, "example.test") == {
+        ("alice@example.test", "imap"),
+        ("alice@example.test", "pop3"),
+    }
+    agent.apply_domain(_domain(2, AccountState(1, "alice", H, denied_services=("imap",))))
+    assert refused_rows(db, "example.test") == {("alice@example.test", "imap")}
+    assert refused_rows(db, "other.test") == {("bob@other.test", "*")}
+
+
+def test_refusal_files_of_the_old_layout_are_removed(agent: NodeAgent) -> None:
+    old = agent.paths.dovecot_dir / "deny.d" / "example.test"
+    old.mkdir(parents=True)
+    (old / "ab").write_text("pop3/alice@example.test\n")
+    agent.apply_domain(_domain(1, AccountState(1, "alice", H)))
+    assert not old.exists()
 
 
 def test_delete_moves_the_home_aside(agent: NodeAgent) -> None:

@@ -3,8 +3,8 @@
 Everything (configuration, queue, mailboxes, sockets, logs) lives under the root given, in the
 layout of provisioning.node.paths; every listener is on 127.0.0.1 at a port picked at the first
 start and remembered in ports.json, so several roots (the test suite's and a developer's) can
-run side by side. The data files (users.d/, deny.d/, maps/ ...) belong to the node agent: this
-module only creates them empty when they are missing and never rewrites them.
+run side by side. The data files (users.d/, refusals.sqlite, maps/ ...) belong to the node
+agent: this module only creates them empty when they are missing and never rewrites them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from typing import Any
 from provisioning.node.files import MAP_SUFFIX, atomic_write, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
+from provisioning.node.refusals import ensure_database as ensure_refusals_db
+from provisioning.node.refusals import sql_config as refusals_sql_config
 from provisioning.node.usage import UsageConfigError, UsageStore
 
 PORT_NAMES = (
@@ -45,6 +47,7 @@ HOSTNAME = "mx.tempusmail.test"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+DOVECOT_SQLITE_DRIVER = Path("/usr/lib/dovecot/modules/auth/libdriver_sqlite.so")
 SYSTEM_POSTFIX_DIR = Path("/etc/postfix")
 # Unix sockets live under the root (run/dovecot/..., postfix/queue/private/...); their paths
 # must fit sockaddr_un's 108 bytes, and Dovecot's longest name adds about 35 characters.
@@ -238,6 +241,11 @@ class MailStack:
             )
         for name in ("postfix", "dovecot", "doveadm", "postmap", "postconf"):
             _binary(name)
+        if not DOVECOT_SQLITE_DRIVER.exists():
+            raise MailStackError(
+                "Dovecot's SQLite driver is missing (the login refusals are an SQLite table): "
+                "apt-get install dovecot-sqlite"
+            )
         if not SAFE_PATH.fullmatch(str(self.root)):
             # The root is pasted into main.cf and dovecot.conf, where a space splits a value.
             raise MailStackError(f"state dir {self.root} may only contain A-Z a-z 0-9 . _ - /")
@@ -288,6 +296,7 @@ class MailStack:
                 write_map(p.maps_dir, name, "", map_type=self.map_type)
         if not p.dovecot_masters.exists():
             atomic_write(p.dovecot_masters, "")
+        ensure_refusals_db(p.dovecot_refusals_db)
 
     def _render_configs(self, ports: dict[str, int]) -> None:
         usage = self.usage or _usage_from_settings()
@@ -309,6 +318,12 @@ class MailStack:
         # dovecot.conf may hold the Redis password (usage dict); Dovecot reads it as root and
         # hands settings to its unprivileged processes itself. main.cf/master.cf hold no secret.
         atomic_write(self.paths.dovecot_conf, dovecot_conf, mode=0o640, group="dovecot")
+        atomic_write(
+            self.paths.dovecot_refusals_conf,
+            refusals_sql_config(self.paths.dovecot_refusals_db),
+            mode=0o640,
+            group="dovecot",
+        )
         usage.save(self.paths)  # what the agent reads usage back from
         _write_postfix_config(self.paths.postfix_dir / "main.cf", main_cf)
         _write_postfix_config(self.paths.postfix_dir / "master.cf", master_cf)

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioning.node.files import atomic_write, write_map
-from provisioning.node.paths import POSTFIX_MAPS, NodePaths
+from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
+from provisioning.node.refusals import replace_domain
 from provisioning.node.render import RenderedDomain, render_domain
 from provisioning.node.sieve import SPAM_TO_JUNK
 from provisioning.node.state import DomainState, plan_apply
@@ -46,8 +48,8 @@ def _wait_for_dovecot_to_reread() -> None:
     """Sleep past the next whole second: from then on Dovecot sees the files just written.
 
     Dovecot re-checks a passwd-file at most once per second, so a login in the second of the
-    write may still find a removed or disabled account. Kicking its sessions or moving its
-    home before then would let such a login open a session again, or recreate the home.
+    write may still find a removed account. Moving its home before then would let such a
+    login recreate it. (Deactivation needs no wait: refusals are read from SQLite at once.)
     """
     now = time.time()
     time.sleep(math.floor(now) + 1.05 - now)
@@ -105,7 +107,7 @@ class NodeAgent:
             )
             result.written += self._write_postfix(new.name, postfix_first)
             result.written += self._write_dovecot(new.name, dovecot_first)
-            if (plan.kick or plan.move_homes) and self._dovecot_running():
+            if plan.move_homes and self._dovecot_running():
                 _wait_for_dovecot_to_reread()
             for address in plan.kick:
                 self._kick(address)
@@ -130,11 +132,21 @@ class NodeAgent:
     def _write_dovecot(self, domain: str, rendered: RenderedDomain) -> list[str]:
         written = []
         # Accounts first: a new account exists before anything else mentions it.
-        for kind in ("users", "deny", "disabled"):
+        for kind in DOVECOT_DOMAIN_FILES:
             written += self._write_shards(self.paths.dovecot_domain_dir(kind) / domain,
                                           rendered.dovecot[kind])  # fmt: skip
+        if replace_domain(self.paths.dovecot_refusals_db, domain, rendered.refused):
+            written.append(str(self.paths.dovecot_refusals_db.relative_to(self.paths.root)))
+        self._forget_refusal_files(domain)
         written += self._write_sieve(domain, rendered.sieve)
         return written
+
+    def _forget_refusal_files(self, domain: str) -> None:
+        # Refusals were deny.d/ and disabled.d/ passwd-files before they moved into SQLite.
+        for kind in ("deny", "disabled"):
+            old = self.paths.dovecot_dir / f"{kind}.d" / domain
+            if old.is_dir():
+                shutil.rmtree(old)
 
     def _write_shards(self, folder: Path, shards: dict[str, str]) -> list[str]:
         if folder.is_file():

@@ -19,8 +19,9 @@ POSTFIX_MAPS = (
 )
 
 # Dovecot passwd-files: dovecot.conf reads "<kind>.d/%d/%2Mu" (a folder per domain, sharded by
-# the first two hex digits of the address's MD5).
-DOVECOT_DOMAIN_FILES = ("users", "deny", "disabled")
+# the first two hex digits of the address's MD5). Refusals live in an SQLite table instead
+# (provisioning/node/refusals.py says why).
+DOVECOT_DOMAIN_FILES = ("users",)
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,18 @@ class NodePaths:
         return self.dovecot_dir / "dovecot.conf"
 
     def dovecot_domain_dir(self, kind: str) -> Path:
-        """users.d / deny.d / disabled.d: a folder of shards per domain."""
+        """users.d: a folder of shards per domain."""
         assert kind in DOVECOT_DOMAIN_FILES
         return self.dovecot_dir / f"{kind}.d"
+
+    @property
+    def dovecot_refusals_db(self) -> Path:
+        return self.dovecot_dir / "refusals.sqlite"
+
+    @property
+    def dovecot_refusals_conf(self) -> Path:
+        """The deny passdb's SQL settings (driver, database, query)."""
+        return self.dovecot_dir / "refusals-sql.conf.ext"
 
     @property
     def dovecot_masters(self) -> Path:

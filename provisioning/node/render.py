@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from provisioning.node.refusals import EVERY_SERVICE
 from provisioning.node.sieve import SieveError, autoreply_script
 from provisioning.node.state import AccountState, DomainState
 
@@ -23,7 +24,7 @@ MAX_FORWARDS = 20
 # Dovecot service names an account can log in with ("smtp" is Postfix's SASL; webmail / eas /
 # dav are the names web front ends authenticate with: doveadm auth test -x service=...).
 LOGIN_SERVICES = frozenset({"imap", "pop3", "smtp", "sieve", "webmail", "eas", "dav"})
-# What a deny line may name (Dovecot's own submission service too).
+# What a refusal may name (Dovecot's own submission service too).
 DENIABLE_SERVICES = LOGIN_SERVICES | {"submission"}
 # No-reply accounts (MAILSTACK.md §10): may only send.
 NOREPLY_DENIED = LOGIN_SERVICES - {"smtp"}
@@ -37,9 +38,11 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class RenderedDomain:
-    # Dovecot passwd-files by kind (users / deny / disabled), each split into shards named like
-    # Dovecot's "%2Mu" for the account: shard -> lines. An empty shard is no file at all.
+    # Dovecot passwd-files by kind ("users"), each split into shards named like Dovecot's
+    # "%2Mu" for the account: shard -> lines. An empty shard is no file at all.
     dovecot: dict[str, dict[str, str]]
+    # Who may not log in to what: (address, service), "*" for every service (refusals.py).
+    refused: frozenset[tuple[str, str]]
     sieve: dict[str, str]  # local part -> the account's admin Sieve script (autoresponder)
     postfix: dict[str, str]  # map name -> this domain's lines of the node-wide map
 
@@ -146,8 +149,7 @@ def _autoreply(address: str, account: AccountState) -> str:
 def render_domain(state: DomainState) -> RenderedDomain:
     domain = _check_domain(state.name)
     users: dict[str, list[str]] = {}
-    denied: dict[str, list[str]] = {}
-    disabled: dict[str, list[str]] = {}
+    refusals: set[tuple[str, str]] = set()
     mailboxes, rejected, logins = [], [], []
     addresses, sieve = [], {}
     for account in sorted(state.accounts, key=lambda a: a.local_part):
@@ -165,10 +167,10 @@ def render_domain(state: DomainState) -> RenderedDomain:
         for service in sorted(refused):
             if service not in DENIABLE_SERVICES:
                 raise RenderError(f"unknown service {service!r} for {address}")
-            denied.setdefault(shard, []).append(f"{service}/{address}")
+            refusals.add((address, service))
         logins.append(f"{address} {address}")
         if not account.active:
-            disabled.setdefault(shard, []).append(address)
+            refusals.add((address, EVERY_SERVICE))
             rejected.append(f"{address} 550 5.2.1 Mailbox disabled")
         elif account.noreply:
             rejected.append(f"{address} {NOREPLY_REPLY}")
@@ -178,10 +180,8 @@ def render_domain(state: DomainState) -> RenderedDomain:
         if account.autoreply and account.active:
             sieve[account.local_part] = _autoreply(address, account)
     return RenderedDomain(
-        dovecot={
-            kind: {shard: _text(lines) for shard, lines in sorted(shards.items())}
-            for kind, shards in (("users", users), ("deny", denied), ("disabled", disabled))
-        },
+        dovecot={"users": {shard: _text(lines) for shard, lines in sorted(users.items())}},
+        refused=frozenset(refusals),
         sieve=sieve,
         postfix={
             "virtual_domains": f"{domain} OK\n",

@@ -37,6 +37,11 @@ class AccountState:
     autoreply_body: str = ""
     autoreply_start: str = ""
     autoreply_end: str = ""
+    # Sending limits enforced by the policy service (0 = no limit): messages per sliding hour
+    # and 24 hours, recipients per message. The panel resolves domain defaults before sending.
+    hourly_limit: int = 0
+    daily_limit: int = 0
+    max_recipients: int = 0
 
 
 ACCOUNT_FIELDS = [f.name for f in fields(AccountState)]
