@@ -58,6 +58,18 @@ def mailboxes_for(user: User) -> QuerySet[Mailbox]:
     return Mailbox.objects.filter(domain__in=domains_for(user).values("id"))
 
 
+def mailbox_of_owner(user: User) -> Mailbox | None:
+    """The mailbox a mailbox owner is logged in as: all an owner may ever see (None for
+    anyone else). Owners hold no membership, so every query above gives them nothing."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Mailbox.objects.select_related("domain", "domain__organization")
+        .filter(owner__user=user)
+        .first()
+    )
+
+
 def can_change_domain(user: User, domain: Domain) -> bool:
     return domains_for(user, writable=True).filter(pk=domain.pk).exists()
 

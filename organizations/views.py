@@ -5,11 +5,13 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from organizations.access import organizations_for
+from organizations.access import mailbox_of_owner, organizations_for
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    if mailbox_of_owner(request.user) is not None:
+        return redirect("owner_home")
     organizations = list(organizations_for(request.user)[:2])
     if len(organizations) == 1:
         return redirect("domain_list", organization_id=organizations[0].pk)

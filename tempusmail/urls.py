@@ -30,5 +30,6 @@ urlpatterns = [
     path("", include("mailboxes.wizard_urls")),
     path("", include("mailboxes.account_urls")),
     path("", include("domains.settings_urls")),
+    path("", include("owners.urls")),
     path("admin/", admin.site.urls),
 ]

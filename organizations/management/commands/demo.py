@@ -67,7 +67,8 @@ class Command(BaseCommand):
                     f"  organization: {org.name}",
                     f"  domain:       {domain.name}",
                     f"  panel login:  {ADMIN} / {admin_password}",
-                    f"  mailbox:      demo@{DOMAIN} / {mailbox_password}",
+                    f"  mailbox:      demo@{DOMAIN} / {mailbox_password}"
+                    "  (IMAP/POP3/SMTP, and the owner's panel login)",
                 ]
             )
         )
