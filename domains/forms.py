@@ -8,7 +8,9 @@ from domains.models import Domain
 from domains.services import PASSWORD_EXPIRY_MAX_DAYS, PASSWORD_MIN_LENGTH_RANGE
 from domains.validators import normalize_domain_name
 from mailboxes.models import LANGUAGES
+from mailboxes.rules import DOMAIN_LIMIT_FIELDS, SENDING_LIMITS
 from mailboxes.validators import available_timezones, format_size, normalize_address, parse_size
+from tempusmail.forms import sending_limit_field
 
 
 class DomainActivateForm(forms.Form):
@@ -72,10 +74,21 @@ class DomainSettingsForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    default_daily_send_limit = sending_limit_field("Messages per day")
+    default_hourly_send_limit = sending_limit_field("Messages per hour")
+    default_max_recipients = sending_limit_field("Recipients per message")
+
     def __init__(self, *args: Any, domain: Domain, **kwargs: Any) -> None:
         kwargs.setdefault("initial", self.initial_for(domain))
         super().__init__(*args, **kwargs)
         plan = domain.organization.plan
+        for limit in SENDING_LIMITS:
+            maximum = getattr(plan, limit.max_field) if plan is not None else None
+            self.fields[limit.default_field].help_text = (
+                f"The {plan.name} plan allows up to {maximum:,}; empty: that maximum."
+                if plan is not None and maximum
+                else "0 or empty: no limit."
+            )
         if plan is not None and plan.max_quota_bytes is not None:
             limit = f"{format_size(plan.max_quota_bytes)} ({plan.name} plan)"
             self.fields["default_quota_bytes"].help_text = f"For example 2G; at most {limit}."
@@ -92,6 +105,7 @@ class DomainSettingsForm(forms.Form):
             "password_expiry_days": domain.password_expiry_days,
             "force_2fa": domain.force_2fa,
             "catchall_target": domain.catchall_target,
+            **{f: getattr(domain, f) for f in DOMAIN_LIMIT_FIELDS},
         }
 
     def clean_default_quota_bytes(self) -> int:

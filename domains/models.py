@@ -38,6 +38,10 @@ class Domain(models.Model):
     password_expiry_days = models.PositiveIntegerField(null=True, blank=True)
     force_2fa = models.BooleanField(default=False)
     catchall_target = models.CharField(max_length=254, blank=True)
+    # Sending limits of every account without its own (0: no limit; empty: the plan's maximum).
+    default_daily_send_limit = models.PositiveIntegerField(null=True, blank=True)
+    default_hourly_send_limit = models.PositiveIntegerField(null=True, blank=True)
+    default_max_recipients = models.PositiveIntegerField(null=True, blank=True)
 
     desired_version = models.BigIntegerField(default=1)
     sent_version = models.BigIntegerField(default=0)

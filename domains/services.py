@@ -8,6 +8,7 @@ from django.db import transaction
 from domains.models import Domain
 from domains.validators import normalize_domain_name
 from mailboxes.models import LANGUAGES, Mailbox
+from mailboxes.rules import DOMAIN_LIMIT_FIELDS, may_exceed_plan, sending_limit_errors
 from mailboxes.validators import format_size, normalize_address, split_address, validate_time_zone
 from organizations.models import Organization
 from provisioning.models import MailNode
@@ -39,18 +40,28 @@ def domain_create(
     return domain
 
 
-# The Settings tab: defaults for accounts created later, and the catch-all target.
+# The Settings tab: defaults for accounts created later, sending limits, the catch-all target.
 SETTINGS_FIELDS = (
     "default_quota_bytes", "default_language", "default_time_zone", "password_min_length",
-    "password_expiry_days", "force_2fa", "catchall_target",
+    "password_expiry_days", "force_2fa", "catchall_target", *DOMAIN_LIMIT_FIELDS,
 )  # fmt: skip
+# What the mail servers apply, so a change sends the domain to its node: the catch-all, and
+# the sending limits of every account that has none of its own.
+SERVED_FIELDS = frozenset({"catchall_target", *DOMAIN_LIMIT_FIELDS})
 PASSWORD_MIN_LENGTH_RANGE = (8, 128)
 PASSWORD_EXPIRY_MAX_DAYS = 3650
 
 
-def _settings_errors(domain: Domain, values: dict[str, Any]) -> dict[str, list[str]]:
+def _settings_errors(
+    domain: Domain, values: dict[str, Any], *, staff: bool
+) -> dict[str, list[str]]:
     """Each rule keyed by the field it concerns, so a form shows it next to that field."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = sending_limit_errors(
+        {f: values[f] for f in DOMAIN_LIMIT_FIELDS if f in values},
+        current={f: getattr(domain, f) for f in DOMAIN_LIMIT_FIELDS},
+        plan=domain.organization.plan,
+        staff=staff,
+    )
     if "default_quota_bytes" in values:
         quota = values["default_quota_bytes"]
         limit = domain.organization.plan.max_quota_bytes if domain.organization.plan else None
@@ -93,10 +104,11 @@ def _catchall_error(domain: Domain, target: str) -> str:
 
 @transaction.atomic
 def domain_update_settings(*, actor: Actor, domain: Domain, changes: dict[str, Any]) -> Domain:
-    """Change the domain's defaults for new accounts and its catch-all target.
+    """Change the domain's defaults, its sending limits and its catch-all target.
 
-    The defaults only apply to accounts created later; the catch-all is served by the mail
-    servers, so changing it sends the domain to its node.
+    The defaults for new accounts only apply to accounts created later; the sending limits
+    apply now to every account without its own, and the catch-all is served by the mail
+    servers: changing those sends the domain to its node.
     """
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:
@@ -107,7 +119,7 @@ def domain_update_settings(*, actor: Actor, domain: Domain, changes: dict[str, A
             values["catchall_target"] = normalize_address(values["catchall_target"])
         except ValidationError as exc:
             raise ValidationError({"catchall_target": exc.messages}) from exc
-    errors = _settings_errors(domain, values)
+    errors = _settings_errors(domain, values, staff=may_exceed_plan(actor))
     if errors:
         raise ValidationError(errors)
     changed = {f: v for f, v in values.items() if getattr(domain, f) != v}
@@ -118,7 +130,7 @@ def domain_update_settings(*, actor: Actor, domain: Domain, changes: dict[str, A
         setattr(domain, field, value)
     domain.full_clean(validate_unique=False)
     domain.save(update_fields=list(changed))
-    if "catchall_target" in changed:
+    if SERVED_FIELDS.intersection(changed):
         domain_bump(domain)
     audit_record(
         actor=actor,

@@ -10,17 +10,23 @@ from django.shortcuts import redirect, render
 
 from domains.forms import DomainSettingsForm
 from domains.services import domain_update_settings
+from mailboxes.rules import DOMAIN_LIMIT_FIELDS
 from organizations.access import can_change_domain, get_domain_for_request
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
 
-# How the form is laid out on the page: (heading, field names).
+# How the form is laid out on the page: (heading, note, field names).
 SECTIONS = [
-    ("Defaults for new accounts", ["default_quota_bytes", "default_language", "default_time_zone"]),
-    ("Password policy", ["password_min_length", "password_expiry_days"]),
-    ("Two-factor authentication", ["force_2fa"]),
-    ("Catch-all", ["catchall_target"]),
-]
+    ("Defaults for new accounts",
+     "Used when an account is created; existing accounts keep their own settings.",
+     ["default_quota_bytes", "default_language", "default_time_zone"]),
+    ("Sending limits",
+     "Apply now to every account of the domain that has no limit of its own.",
+     list(DOMAIN_LIMIT_FIELDS)),
+    ("Password policy", "", ["password_min_length", "password_expiry_days"]),
+    ("Two-factor authentication", "", ["force_2fa"]),
+    ("Catch-all", "", ["catchall_target"]),
+]  # fmt: skip
 
 
 @login_required
@@ -42,7 +48,7 @@ def domain_settings(request: HttpRequest, domain_id: int) -> HttpResponse:
         else:
             messages.success(request, f"The settings of {domain.display_name} are saved.")
             return redirect("domain_settings", domain_id=domain.pk)
-    sections = [(title, [form[name] for name in names]) for title, names in SECTIONS]
+    sections = [(title, note, [form[name] for name in names]) for title, note, names in SECTIONS]
     return render(
         request,
         "domains/domain_settings.html",

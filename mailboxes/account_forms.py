@@ -16,8 +16,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from mailboxes.models import LANGUAGES, Mailbox
-from mailboxes.passwords import validate_mailbox_password
-from mailboxes.rules import SERVICE_OFFERS
+from mailboxes.passwords import check_password_change
+from mailboxes.rules import (
+    SENDING_LIMITS,
+    SERVICE_OFFERS,
+    SendingLimit,
+    plan_maximums,
+    resolve_limit,
+)
 from mailboxes.validators import (
     MAX_FORWARDS,
     available_timezones,
@@ -27,6 +33,7 @@ from mailboxes.validators import (
     parse_size,
 )
 from organizations.models import Plan
+from tempusmail.forms import sending_limit_field
 from webmail_settings.models import DATE_FORMATS, TIME_FORMATS, WebmailPreferences
 
 
@@ -65,6 +72,15 @@ def _checkbox(label: str, help_text: str = "") -> forms.BooleanField:
 # --- General -------------------------------------------------------------------------------
 
 
+def limit_help(limit: SendingLimit, default: int, maximum: int | None) -> str:
+    """What the field leaves to the domain, and how far the plan lets it go."""
+    inherited = f"{default:,}" if default else "no limit"
+    text = f"{limit.unit.capitalize()}. Empty: the domain's default ({inherited})."
+    if maximum:
+        return f"{text} The plan allows up to {maximum:,}; increases may entail costs."
+    return f"{text} 0: no limit."
+
+
 class GeneralForm(AccountForm):
     first_name = forms.CharField(label="Name / description", max_length=150, required=False)
     last_name = forms.CharField(label="Last name", max_length=150, required=False)
@@ -75,13 +91,9 @@ class GeneralForm(AccountForm):
         max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    daily_send_limit = forms.IntegerField(
-        label="Daily sending limit",
-        required=False,
-        min_value=0,
-        max_value=1_000_000,
-        help_text="Messages per day. Empty: the domain's default. Increases may entail costs.",
-    )
+    daily_send_limit = sending_limit_field("Daily sending limit")
+    hourly_send_limit = sending_limit_field("Hourly sending limit")
+    max_recipients = sending_limit_field("Recipients per message")
     imap_enabled = _checkbox("IMAP")
     pop3_enabled = _checkbox("POP3")
     smtp_enabled = _checkbox("SMTP (sending)")
@@ -98,6 +110,15 @@ class GeneralForm(AccountForm):
         self.fields["quota"].help_text = "For example 500M or 2G" + (
             f"; the plan allows up to {format_size(limit)}." if limit else "; 0: unlimited."
         )
+        maximums = plan_maximums(plan)
+        domain = mailbox.domain
+        for sending in SENDING_LIMITS:
+            default = resolve_limit(
+                None, getattr(domain, sending.default_field), maximums[sending.max_field]
+            )
+            self.fields[sending.field].help_text = limit_help(
+                sending, default, maximums[sending.max_field]
+            )
         # What the plan does not offer stays as it is, greyed out, and is never sent to the
         # service (which would refuse to switch it on, and must not be asked to keep it on).
         self.not_offered = {
@@ -172,7 +193,8 @@ class PasswordForm(AccountForm):
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        validate_mailbox_password(password)
+        mailbox = self.mailbox
+        check_password_change(mailbox, password)
         return password
 
     def clean(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailboxes.account_forms import (
@@ -30,6 +31,8 @@ from mailboxes.account_forms import (
     WebmailForm,
 )
 from mailboxes.models import Mailbox
+from mailboxes.rules import may_exceed_plan, raises_above_plan
+from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
 from mailboxes.services import (
     mailbox_deactivate,
     mailbox_delete,
@@ -38,6 +41,7 @@ from mailboxes.services import (
     mailbox_update,
 )
 from organizations.access import can_change_domain, get_mailbox_for_request
+from security import reauth
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
 from webmail_settings.models import WebmailPreferences
@@ -50,6 +54,7 @@ TABS = [
     ("security", "Security", "mailbox_security"),
     ("autoresponder", "Autoresponder", "mailbox_autoresponder"),
     ("webmail", "Webmail settings", "mailbox_webmail"),
+    ("audit", "Audit", "mailbox_audit"),  # security/audit_views.py
 ]
 _TAB_URLS = {key: name for key, _, name in TABS}
 SAVED = "Saved. The mail servers follow in a moment."
@@ -84,12 +89,20 @@ def _settings_tab(
     tab: str,
     make_form: Callable[..., AccountForm],
     save: Callable[[Actor, Mailbox, dict[str, Any]], object] | None = None,
+    extra: Callable[[Mailbox], dict[str, Any]] | None = None,
+    sensitive: Callable[[HttpRequest, Mailbox, dict[str, Any]], str] | None = None,
 ) -> HttpResponse:
-    """GET shows the tab's form; POST saves it with one service call (mailbox_update)."""
+    """GET shows the tab's form; POST saves it with one service call (mailbox_update).
+
+    extra: more context for the page, computed only when it is rendered.
+    sensitive: what the changes do that needs re-authentication ("" when nothing does)."""
     mailbox, can_change = _resolve(request, mailbox_id)
     data = request.POST if request.method == "POST" else None
     form = make_form(data, mailbox=mailbox, read_only=not can_change)
     if data is not None and form.is_valid():
+        action = sensitive(request, mailbox, form.changes()) if sensitive else ""
+        if action and (stop := reauth.required(request, action=action)):
+            return stop
         try:
             (save or _update)(Actor.for_request(request), mailbox, form.changes())
         except ValidationError as exc:
@@ -97,7 +110,7 @@ def _settings_tab(
         else:
             messages.success(request, SAVED)
             return redirect(_TAB_URLS[tab], mailbox_id=mailbox.pk)
-    return _page(request, mailbox, tab, can_change, form=form)
+    return _page(request, mailbox, tab, can_change, form=form, **(extra(mailbox) if extra else {}))
 
 
 @login_required
@@ -106,7 +119,17 @@ def mailbox_detail(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     def make_form(*args: Any, mailbox: Mailbox, **kwargs: Any) -> GeneralForm:
         return GeneralForm(*args, mailbox=mailbox, plan=mailbox.domain.organization.plan, **kwargs)
 
-    return _settings_tab(request, mailbox_id, "general", make_form)
+    def sent(mailbox: Mailbox) -> dict[str, Any]:
+        counts = sent_for_mailboxes([mailbox], mailbox.domain)
+        return {"sent": counts[mailbox.pk] if counts else None, "sent_unavailable": UNAVAILABLE}
+
+    def sensitive(request: HttpRequest, mailbox: Mailbox, changes: dict[str, Any]) -> str:
+        actor = Actor.for_request(request)
+        if may_exceed_plan(actor) and raises_above_plan(mailbox, changes):
+            return "raise sending limits above the plan"
+        return ""
+
+    return _settings_tab(request, mailbox_id, "general", make_form, extra=sent, sensitive=sensitive)
 
 
 @login_required
@@ -137,6 +160,8 @@ def mailbox_webmail(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     return _settings_tab(request, mailbox_id, "webmail", make_form, save)
 
 
+@sensitive_variables()
+@sensitive_post_parameters("pw-password", "pw-password_confirm")
 @login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_security(request: HttpRequest, mailbox_id: int) -> HttpResponse:
@@ -217,11 +242,15 @@ def mailbox_reactivate_view(request: HttpRequest, mailbox_id: int) -> HttpRespon
     return _back(request, mailbox)
 
 
+@sensitive_variables()
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_delete_view(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """A confirmation page that asks for the admin's own password; POST deletes."""
     mailbox, can_change = _resolve(request, mailbox_id)
+    if request.method == "POST" and (stop := reauth.required(request, action="delete the account")):
+        return stop
     data = request.POST if request.method == "POST" else None
     form = DeleteForm(data, user=request.user, read_only=not can_change)
     if data is not None and form.is_valid():

@@ -16,6 +16,14 @@ from provisioning.desired import SERVICE_SWITCHES
 SERVICE_NAMES = {service: switch for switch, service in SERVICE_SWITCHES.items()}
 
 
+# --<option> -> (the Mailbox field it sets, what it limits).
+LIMIT_OPTIONS = {
+    "daily-limit": ("daily_send_limit", "Messages per sliding 24 hours"),
+    "hourly-limit": ("hourly_send_limit", "Messages per sliding hour"),
+    "max-recipients": ("max_recipients", "Recipients per message"),
+}
+
+
 def add_update_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address")
     parser.add_argument("--quota", help="Storage quota, e.g. 2G; 0 = unlimited.")
@@ -42,6 +50,10 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--first-name")
     parser.add_argument("--last-name")
+    for option, (_, what) in LIMIT_OPTIONS.items():
+        parser.add_argument(
+            f"--{option}", help=f"{what}; 0 = no limit; empty: the domain's default."
+        )
 
 
 def _moment(value: str, field: str, zone: str) -> datetime | None:
@@ -56,6 +68,17 @@ def _moment(value: str, field: str, zone: str) -> datetime | None:
 
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment
+
+
+def _limit(value: str, field: str) -> int | None:
+    """A whole number (the rules check its range and the plan), or None: the domain's default."""
+    value = value.strip()
+    if value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError({field: f"“{value}” is not a whole number."}) from None
 
 
 def changes_from_options(options: dict[str, Any], *, time_zone: str) -> dict[str, Any]:
@@ -89,6 +112,10 @@ def changes_from_options(options: dict[str, Any], *, time_zone: str) -> dict[str
     for option in ("autoreply_start", "autoreply_end"):
         if options[option] is not None:
             changes[option] = _moment(options[option], option, time_zone)
+    for option, (field, _) in LIMIT_OPTIONS.items():
+        value = options[option.replace("-", "_")]
+        if value is not None:
+            changes[field] = _limit(value, field)
     if options["password_expires"] is not None:
         changes["password_expires_at"] = _moment(
             options["password_expires"], "password_expires", time_zone

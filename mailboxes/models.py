@@ -59,8 +59,15 @@ class Mailbox(models.Model):
     # Master data & general
     language = models.CharField(max_length=8, choices=LANGUAGES, default="en")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # Sending limits (0: no limit; empty: the domain's default, see mailboxes.rules).
     daily_send_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Messages per day; empty: the domain's default"
+    )
+    hourly_send_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per hour; empty: the domain's default"
+    )
+    max_recipients = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Recipients per message; empty: the domain's default"
     )
     # Services (limited by the organization's plan)
     imap_enabled = models.BooleanField("IMAP", default=True)
@@ -166,3 +173,19 @@ class MailboxUsage(models.Model):
 
     def __str__(self) -> str:
         return f"usage of {self.mailbox_id}"
+
+
+class PasswordHistory(models.Model):
+    """A password an account had before its current one (the hash only), so it is not chosen
+    again (mailboxes/passwords.py). mailbox_set_password keeps the last few."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="password_history")
+    password_hash = models.CharField(max_length=255)
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-replaced_at", "-pk"]
+        verbose_name_plural = "password histories"
+
+    def __str__(self) -> str:
+        return f"old password of {self.mailbox_id}"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings as conf
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from domains.models import Domain
-from mailboxes.models import Mailbox, MailboxKind, MailboxState
-from mailboxes.passwords import hash_password, validate_mailbox_password
-from mailboxes.rules import normalize_settings
+from mailboxes.models import Mailbox, MailboxKind, MailboxState, PasswordHistory
+from mailboxes.passwords import check_new_password, check_password_change, hash_password
+from mailboxes.rules import may_exceed_plan, normalize_settings
 from mailboxes.validators import normalize_local_part
 from provisioning.services import domain_bump
 from security.audit import Actor, audit_record
@@ -76,7 +77,8 @@ def mailbox_create(
     except ValidationError as exc:
         raise _field_error("local_part", exc) from exc
     try:
-        validate_mailbox_password(password)
+        names = (first_name, last_name)
+        check_new_password(password, domain=domain, local_part=local_part, names=names)
     except ValidationError as exc:
         raise _field_error("password", exc) from exc
     if not domain.is_active:
@@ -98,6 +100,7 @@ def mailbox_create(
         mailbox,
         {"first_name": first_name.strip(), "last_name": last_name.strip(),
          "quota_bytes": quota_bytes, **(settings or {})},
+        staff=may_exceed_plan(actor),
     )  # fmt: skip
     for field, value in values.items():
         setattr(mailbox, field, value)
@@ -123,7 +126,7 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def mailbox_update(*, actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     """Change any editable settings of an account; the mail servers follow through the loop."""
-    values = normalize_settings(mailbox, changes)
+    values = normalize_settings(mailbox, changes, staff=may_exceed_plan(actor))
     values.update(_password_expiry(mailbox, values))
     changed = {f: v for f, v in values.items() if getattr(mailbox, f) != v}
     if not changed:
@@ -145,12 +148,25 @@ def mailbox_update(*, actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -
     return mailbox
 
 
+def _remember_old_password(mailbox: Mailbox) -> None:
+    keep = conf.MAILBOX_PASSWORD_HISTORY - 1  # the current password counts as one
+    if keep > 0:
+        PasswordHistory.objects.create(
+            mailbox=mailbox, password_hash=mailbox.password_hash, replaced_at=timezone.now()
+        )
+    stale = mailbox.password_history.values_list("pk", flat=True)[max(keep, 0) :]
+    PasswordHistory.objects.filter(pk__in=list(stale)).delete()
+
+
 @transaction.atomic
 def mailbox_set_password(*, actor: Actor, mailbox: Mailbox, password: str) -> Mailbox:
+    """A new password (policy: mailboxes.passwords). The one replaced joins the history, and
+    the owner's other panel sessions end (owners.middleware compares password_changed_at)."""
     try:
-        validate_mailbox_password(password)
+        check_password_change(mailbox, password)
     except ValidationError as exc:
         raise _field_error("password", exc) from exc
+    _remember_old_password(mailbox)
     mailbox.password_hash = hash_password(password)
     mailbox.password_changed_at = timezone.now()
     # A new password restarts the policy's clock (and is not expired).
@@ -241,6 +257,8 @@ def mailbox_expire_passwords(*, actor: Actor) -> int:
                 action="mailbox.password_expired",
                 obj=mailbox,
                 organization=mailbox.domain.organization,
+                before={"password_expired": False},
+                after={"password_expired": True},
             )
         count += 1
     return count

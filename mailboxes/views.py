@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from mailboxes.selectors import SORTS, STATUS_FILTERS, MailboxListRows
+from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
 from organizations.access import can_change_domain, get_domain_for_request
 
 PAGE_SIZE = 50
@@ -22,6 +23,8 @@ def mailbox_list_view(request: HttpRequest, domain_id: int) -> HttpResponse:
     rows = MailboxListRows(domain, query=query, status=status, sort=sort)
     page = Paginator(rows, PAGE_SIZE)
     page_obj = page.get_page(request.GET.get("page"))
+    # Live from the policy service's counters (the sort uses the periodically stored copy).
+    sent = sent_for_mailboxes(page_obj.object_list, domain)
     return render(
         request,
         "mailboxes/mailbox_list.html",
@@ -29,6 +32,8 @@ def mailbox_list_view(request: HttpRequest, domain_id: int) -> HttpResponse:
             "domain": domain,
             "tab": "accounts",
             "page_obj": page_obj,
+            "rows": [(m, sent.get(m.pk) if sent else None) for m in page_obj.object_list],
+            "sent_unavailable": UNAVAILABLE if sent is None else "",
             "query": query,
             "status": status,
             "sort": sort,

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from domains.models import Domain
@@ -135,6 +136,8 @@ def wizard_start(request: HttpRequest, domain_id: int) -> HttpResponse:
     return redirect(_step_url(domain, draft.token, 0))
 
 
+@sensitive_variables()  # the draft holds the new account's password until confirm
+@sensitive_post_parameters("password1", "password2")
 @login_required
 @never_cache  # the page may show a generated password: keep it out of every cache
 def wizard_step(request: HttpRequest, domain_id: int, token: Any, step: str) -> HttpResponse:
@@ -233,6 +236,7 @@ def _ready_to_create(
     return domain, draft, cleaned
 
 
+@sensitive_variables()
 @login_required
 @never_cache
 def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResponse:
@@ -255,6 +259,7 @@ def wizard_summary(request: HttpRequest, domain_id: int, token: Any) -> HttpResp
     return render(request, "mailboxes/wizard/summary.html", context)
 
 
+@sensitive_variables()
 @login_required
 @require_POST
 def wizard_confirm(request: HttpRequest, domain_id: int, token: Any) -> HttpResponse:

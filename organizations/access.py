@@ -74,6 +74,16 @@ def can_change_domain(user: User, domain: Domain) -> bool:
     return domains_for(user, writable=True).filter(pk=domain.pk).exists()
 
 
+def sees_whole_organization(user: User, organization: Organization) -> bool:
+    """Staff, organization admins and read-only members: every domain, and the organization's
+    own records (its audit events without a domain). Domain admins see only their domains."""
+    if is_provider_staff(user):
+        return True
+    return Membership.objects.filter(
+        user=user, organization=organization, role__in=[Role.ADMIN, Role.READ_ONLY]
+    ).exists()
+
+
 def can_change_organization(user: User, organization: Organization) -> bool:
     if is_provider_staff(user):
         return True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -15,6 +16,16 @@ class Plan(models.Model):
     max_accounts = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit")
     max_quota_bytes = models.BigIntegerField(
         null=True, blank=True, help_text="Largest storage quota per account; empty: no limit"
+    )
+    # The highest sending limits the panel lets a customer set (staff may go above them).
+    max_daily_send_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per day per account; empty: no maximum"
+    )
+    max_hourly_send_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per hour per account; empty: no maximum"
+    )
+    max_recipients_per_message = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Recipients per message; empty: no maximum"
     )
 
     class Meta:
@@ -35,6 +46,15 @@ class Organization(models.Model):
     name = models.CharField(max_length=200, unique=True)
     plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Forced two-factor login for the organization's members and its accounts' owners; the
+    # grace period (also used by the domain and account policies) runs from their first login.
+    force_2fa = models.BooleanField("Require two-factor login", default=False)
+    two_factor_grace_days = models.PositiveSmallIntegerField(
+        "Grace period (days)",
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text="Days a user may postpone setting up two-factor login once it is required.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from owners.backends import may_log_in
 from owners.models import Owner
+from owners.sessions import password_changed_since
 
 _ALWAYS_REACHABLE = ("owner_password_change", "logout")
 
@@ -39,6 +40,10 @@ class OwnerSessionMiddleware:
         if mailbox is None or not may_log_in(mailbox, request):
             logout(request)
             messages.error(request, "Your session has ended: this account cannot log in now.")
+            return redirect("login")
+        if password_changed_since(request, mailbox):
+            logout(request)
+            messages.error(request, "Your password was changed: log in with the new one.")
             return redirect("login")
         if must_change_password(mailbox):
             if self._reachable is None:

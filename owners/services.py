@@ -7,7 +7,7 @@ from django.db import transaction
 
 from mailboxes.models import Mailbox
 from mailboxes.passwords import verify_password
-from mailboxes.services import mailbox_set_password
+from mailboxes.services import mailbox_set_password, mailbox_update
 from security.audit import Actor
 
 
@@ -26,6 +26,6 @@ def owner_change_password(*, actor: Actor, mailbox: Mailbox, current: str, new: 
             {"new_password": exc.message_dict.get("password", exc.messages)}
         ) from exc
     if mailbox.force_password_change:
-        mailbox.force_password_change = False
-        mailbox.save(update_fields=["force_password_change", "updated_at"])
+        # Through the service, so the trail shows the forced change ending (before/after).
+        mailbox_update(actor=actor, mailbox=mailbox, changes={"force_password_change": False})
     return mailbox

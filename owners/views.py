@@ -8,11 +8,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from mailboxes.passwords import expiry_warning
 from organizations.access import mailbox_of_owner
 from owners.forms import PasswordChangeForm
 from owners.middleware import must_change_password
 from owners.services import owner_change_password
+from owners.sessions import remember_password
+from security import clock
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
 
@@ -27,9 +31,12 @@ def _own_mailbox(request: HttpRequest):
 @login_required
 def owner_home(request: HttpRequest) -> HttpResponse:
     mailbox = _own_mailbox(request)
-    return render(request, "owners/home.html", {"mailbox": mailbox})
+    context = {"mailbox": mailbox, "expiry_warning": expiry_warning(mailbox, clock.now())}
+    return render(request, "owners/home.html", context)
 
 
+@sensitive_variables()
+@sensitive_post_parameters("current_password", "new_password", "new_password_again")
 @login_required
 def owner_password_change(request: HttpRequest) -> HttpResponse:
     mailbox = _own_mailbox(request)
@@ -46,6 +53,7 @@ def owner_password_change(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            remember_password(request, mailbox)  # this session goes on; the others end
             messages.success(
                 request, "Password changed. Your mail apps need the new password from now on."
             )

@@ -76,7 +76,11 @@ USAGE_ROWS_PER_MESSAGE = 5000
 
 @shared_task(name="provisioning.tasks.request_usage_reports")
 def request_usage_reports() -> int:
-    return usage.request_usage_reports()
+    asked = usage.request_usage_reports()
+    # The sent counters live in one Redis for all nodes: the panel reads them itself.
+    if usage.refresh_sent_counts() is None:
+        log.warning("sent counters unavailable: the stored sent-in-24 h values are kept")
+    return asked
 
 
 @shared_task(name="provisioning.tasks.report_usage")

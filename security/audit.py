@@ -1,10 +1,16 @@
-"""The audit trail: every service records its change here, inside its own transaction."""
+"""The audit trail: every service records its change here, inside its own transaction.
+
+Each event says who (user and label), what (action), to which object, from which IP, when,
+and for settings the values before and after; never a password, hash, key or other secret.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from domains.models import Domain
+from mailboxes.models import Mailbox
 from security.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -14,8 +20,12 @@ if TYPE_CHECKING:
 
     from organizations.models import Organization
 
-# Fields whose values never enter the trail, whatever service passes them.
+# Fields whose values never enter the trail, whatever service passes them: these names, and
+# any name ending like a secret (new_password, otp_secret, api_key, backup_codes...). Policy
+# settings such as password_min_length or force_password_change stay readable.
 SECRET_FIELDS = frozenset({"password", "password_hash", "secret", "key", "token"})
+SECRET_SUFFIXES = ("password", "_hash", "secret", "_key", "token", "_codes")
+HIDDEN = "***"
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,10 @@ class Actor:
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser, ip_address: str | None = None) -> Actor:
+        # A mailbox owner's Django user is named "mailbox-<id>": the trail names the address.
+        owner = getattr(user, "owner", None)
+        if owner is not None and owner.mailbox is not None:
+            return cls(label=f"{owner.mailbox.address} (owner)", user=user, ip_address=ip_address)
         return cls(label=user.get_username(), user=user, ip_address=ip_address)
 
     @classmethod
@@ -38,8 +52,16 @@ class Actor:
 SYSTEM = Actor(label="system")
 
 
-def _scrub(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k in SECRET_FIELDS else v) for k, v in values.items()}
+def is_secret(field: str) -> bool:
+    return field in SECRET_FIELDS or field.endswith(SECRET_SUFFIXES)
+
+
+def scrub(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with every secret replaced by HIDDEN, in nested dictionaries too."""
+    return {
+        k: HIDDEN if is_secret(k) else scrub(v) if isinstance(v, dict) else v
+        for k, v in values.items()
+    }
 
 
 def audit_record(
@@ -50,12 +72,19 @@ def audit_record(
     organization: Organization | None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    mailbox: Mailbox | None = None,
 ) -> AuditEvent:
+    """Record one event. It appears on the audit page of its organization, of its domain and
+    of its account: obj itself when it is a Domain or a Mailbox; an object that belongs to an
+    account (its webmail preferences, later its identities) passes that account as mailbox."""
+    if isinstance(obj, Mailbox):
+        mailbox = obj
+    domain = obj if isinstance(obj, Domain) else mailbox.domain if mailbox is not None else None
     changes: dict[str, Any] = {}
     if before is not None:
-        changes["before"] = _scrub(before)
+        changes["before"] = scrub(before)
     if after is not None:
-        changes["after"] = _scrub(after)
+        changes["after"] = scrub(after)
     return AuditEvent.objects.create(
         actor=actor.user if actor.user is not None and actor.user.pk else None,
         actor_label=actor.label,
@@ -65,5 +94,7 @@ def audit_record(
         object_id=str(obj.pk or ""),
         object_repr=str(obj)[:300],
         organization=organization,
+        domain=domain,
+        mailbox=mailbox,
         changes=changes,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from mailboxes.rules import MAX_SENDING_LIMIT
+
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     """Show a service's ValidationError next to the fields it names (else above the form)."""
@@ -13,3 +15,8 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def sending_limit_field(label: str) -> forms.IntegerField:
+    """A sending limit (an account's, or a domain's default): empty inherits, 0 is no limit."""
+    return forms.IntegerField(label=label, required=False, min_value=0, max_value=MAX_SENDING_LIMIT)

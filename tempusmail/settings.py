@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from csp import constants as csp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # backup codes
     "organizations",
     "domains",
     "mailboxes",
@@ -37,10 +39,12 @@ INSTALLED_APPS = [
     "webmail_settings",
     "provisioning",
     "owners",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,6 +53,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "owners.middleware.OwnerSessionMiddleware",  # after messages: it may say why you left
+    # After the owners' one (a forced password change comes first): forced 2FA after its grace.
+    "security.middleware.TwoFactorPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -109,8 +115,57 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- Login: two-factor codes and throttling (security/) -----------------------------------
+# A user with a confirmed authenticator gives a code within this many seconds of the password.
+LOGIN_CODE_TIMEOUT_SECONDS = env.int("LOGIN_CODE_TIMEOUT_SECONDS", default=300)
+# Sensitive actions (delete, 2FA reset, limits above the plan) need a password (+ code) this recent.
+REAUTH_WINDOW_MINUTES = env.int("REAUTH_WINDOW_MINUTES", default=5)
+# django-otp's per-device back-off stays off: the login throttle below counts wrong codes and
+# says so, where the back-off would silently refuse a right code typed soon after a wrong one.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Failed logins per account name (as typed) and per client IP, over a sliding window: from
+# DELAY_AFTER failures on, each try waits DELAY_SECONDS after the last; at LOCK_AFTER the name
+# or IP is locked for LOCK_MINUTES. An IP gets more room: an office shares one.
+LOGIN_THROTTLE_WINDOW_MINUTES = env.int("LOGIN_THROTTLE_WINDOW_MINUTES", default=15)
+LOGIN_THROTTLE_DELAY_AFTER = env.int("LOGIN_THROTTLE_DELAY_AFTER", default=5)
+LOGIN_THROTTLE_DELAY_SECONDS = env.int("LOGIN_THROTTLE_DELAY_SECONDS", default=30)
+LOGIN_THROTTLE_LOCK_AFTER = env.int("LOGIN_THROTTLE_LOCK_AFTER", default=10)
+LOGIN_THROTTLE_LOCK_MINUTES = env.int("LOGIN_THROTTLE_LOCK_MINUTES", default=15)
+LOGIN_THROTTLE_IP_DELAY_AFTER = env.int("LOGIN_THROTTLE_IP_DELAY_AFTER", default=10)
+LOGIN_THROTTLE_IP_LOCK_AFTER = env.int("LOGIN_THROTTLE_IP_LOCK_AFTER", default=30)
+
+# --- Web hardening ------------------------------------------------------------------------
+# SECURE_TLS: the panel is served over HTTPS (usually a TLS-terminating proxy in front of it).
+# Then cookies travel only over TLS and browsers are told to use nothing but HTTPS (HSTS).
+SECURE_TLS = env.bool("SECURE_TLS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_TLS
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True  # no script of ours reads either cookie
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000) if SECURE_TLS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# The header a trusted proxy sets to "https" for requests that reached it over TLS, e.g.
+# X-Forwarded-Proto. Only when set: otherwise any client could claim HTTPS with it.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# No inline script or style, no plugins, no framing, forms post only here. Pages keep their
+# behaviour in static/js; QR codes are inline <svg> markup (no style attribute).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "frame-ancestors": [csp.NONE],
+        "form-action": [csp.SELF],
+    },
+}
 
 # --- Celery -------------------------------------------------------------------------------
 # No broker configured: tasks run in-process, so the README's run command needs no Redis.
@@ -155,18 +210,33 @@ MAILNODE_REDIS_URL = env.str("MAILNODE_REDIS_URL", default="redis://127.0.0.1:63
 MAILNODE_REDIS_PREFIX = env.str(
     "MAILNODE_REDIS_PREFIX", default=f"tm/{env.str('MAILNODE_NAME', default=DEFAULT_MAIL_NODE)}/"
 )
+# Redis of the "sent" counters (provisioning/sent_counter.py): one for all mail nodes, whose
+# policy services write them, and the panel, which reads them ("sent in 24 h").
+SENDING_REDIS_URL = env.str("SENDING_REDIS_URL", default="redis://127.0.0.1:6379/0")
+SENDING_REDIS_PREFIX = env.str("SENDING_REDIS_PREFIX", default="tm/")
 # Homes of deleted accounts are kept this many days in the node's trash/, then purged.
 MAILNODE_TRASH_RETENTION_DAYS = env.int("MAILNODE_TRASH_RETENTION_DAYS", default=7)
 # A change not acknowledged within this many seconds is sent again by the reconcile task.
 PROVISIONING_RESEND_AFTER_SECONDS = env.float("PROVISIONING_RESEND_AFTER_SECONDS", default=20.0)
 # SHA512-CRYPT rounds: Dovecot verifies in one auth process, so this caps logins/s per node.
 MAILBOX_HASH_ROUNDS = env.int("MAILBOX_HASH_ROUNDS", default=5000)
+# A new mailbox password may not be any of the account's last N (the current one included).
+MAILBOX_PASSWORD_HISTORY = env.int("MAILBOX_PASSWORD_HISTORY", default=5)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Password hashes, the secret key and SQL values never reach a log line
+    # (tempusmail/log_redaction.py).
+    "filters": {"redact_secrets": {"()": "tempusmail.log_redaction.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-    # Per-task success lines would drown the commands' own output in eager mode.
-    "loggers": {"celery.app.trace": {"level": "WARNING"}},
+    "loggers": {
+        # Per-task success lines would drown the commands' own output in eager mode.
+        "celery.app.trace": {"level": "WARNING"},
+        # Django's own default handlers would bypass the filter: its records go to the root's.
+        "django": {"handlers": []},
+        # Logged SQL carries its values; redacted where it is logged, for every handler.
+        "django.db.backends": {"filters": ["redact_secrets"]},
+    },
 }

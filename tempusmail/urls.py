@@ -5,10 +5,13 @@ from django.urls import include, path
 from domains import views as domain_views
 from mailboxes import views as mailbox_views
 from organizations import views as organization_views
+from security import login_views, reauth_views
 
 urlpatterns = [
     path("", organization_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login_views.login_view, name="login"),
+    path("login/code/", login_views.login_code, name="login_code"),
+    path("reauth/", reauth_views.reauth_view, name="reauth"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organizations/", organization_views.organization_list, name="organization_list"),
     path(
@@ -31,5 +34,8 @@ urlpatterns = [
     path("", include("mailboxes.account_urls")),
     path("", include("domains.settings_urls")),
     path("", include("owners.urls")),
+    path("", include("security.twofactor_urls")),
+    path("", include("security.audit_urls")),
+    path("admin/login/", login_views.admin_login),  # the panel's login: codes and throttle
     path("admin/", admin.site.urls),
 ]

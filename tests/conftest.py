@@ -22,6 +22,7 @@ from django.conf import settings
 
 from tempusmail.celery import app as celery_app
 from tests.bed import Worker
+from tests.otp import FakeClock
 
 pytest_plugins = ["tests.browser"]
 
@@ -65,9 +66,26 @@ def _node_usage_in_test_redis() -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _sent_counters_in_test_redis() -> None:
+    # The test bed's policy service counts sent mail in a Redis database of the tests' own
+    # (passed to it when the mail stack starts); the panel's "sent in 24 h" reads the same.
+    settings.SENDING_REDIS_URL = os.environ.get(
+        "TEST_SENDING_REDIS_URL", "redis://127.0.0.1:6379/11"
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _fast_panel_password_hashing() -> None:
     # Panel users only (mailbox hashes stay SHA512-CRYPT): PBKDF2 would cost ~0.3 s a user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """security.clock.now under the test's control (throttles, 2FA grace, re-auth windows)."""
+    fake = FakeClock()
+    monkeypatch.setattr("security.clock.now", fake)
+    return fake
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 
@@ -70,3 +70,10 @@ def build_world(suffix: str) -> World:
     return World(
         acme, other, acme_domain, acme_second, other_domain, acme_mailbox, other_mailbox, users
     )
+
+
+def owner_of(mailbox: Mailbox) -> AbstractBaseUser:
+    """The panel user of a mailbox's owner, made as at their first login (address + password)."""
+    user = authenticate(None, username=mailbox.address, password=PASSWORD)
+    assert user is not None, f"{mailbox.address} cannot log in to the panel"
+    return user

@@ -249,6 +249,7 @@ def test_status_command_prints_json(stack: MailStack, ports: dict[str, int]) -> 
         "running": True,
         "postfix": True,
         "dovecot": True,
+        "policy": True,
         "ports": ports,
     }
 
@@ -285,6 +286,7 @@ def test_stop_then_start_keeps_ports_and_data(stack: MailStack, ports: dict[str,
         "running": False,
         "postfix": False,
         "dovecot": False,
+        "policy": False,
         "ports": {},
     }
     assert not any(accepts(port) for port in ports.values())

@@ -135,14 +135,14 @@ def test_account_list_shows_honest_dashes_until_usage_is_reported(world: World) 
     )
     assert f"info@{world.acme_domain.name}" in body
     assert "Updating" in body  # nothing committed, nothing applied in this test
-    assert body.count("—") >= 3
+    assert body.count("—") >= 2  # storage, last access; "sent" is live: test_sending_limits.py
     MailboxUsage.objects.create(mailbox=world.acme_mailbox, storage_bytes=512 * 1024**2, sent_24h=7)
     body = (
         world.client("alice")
         .get(reverse("mailbox_list", args=[world.acme_domain.pk]))
         .content.decode()
     )
-    assert "512.0\xa0MB" in body and 'value="50"' in body and ">7<" in body
+    assert "512.0\xa0MB" in body and 'value="50"' in body
 
 
 def test_account_list_search_filter_sort_and_pages(world: World) -> None:

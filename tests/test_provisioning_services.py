@@ -33,7 +33,7 @@ def _reload(domain: Domain) -> Domain:
 
 def test_each_change_bumps_the_version_and_marks_the_mailbox(domain: Domain) -> None:
     start = _reload(domain).desired_version
-    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-alice-1")
+    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-secret-a1")
     assert alice.changed_version == start + 1
     mailbox_deactivate(actor=ACTOR, mailbox=alice)
     assert _reload(domain).desired_version == start + 2
@@ -47,7 +47,7 @@ def test_each_change_bumps_the_version_and_marks_the_mailbox(domain: Domain) -> 
 
 
 def test_status_follows_the_acknowledged_version(domain: Domain) -> None:
-    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-alice-1")
+    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-secret-a1")
     assert Mailbox.objects.get(pk=alice.pk).sync_status == SyncStatus.UPDATING
     services.record_applied(domain.pk, alice.changed_version - 1)
     assert Mailbox.objects.get(pk=alice.pk).sync_status == SyncStatus.UPDATING
@@ -84,9 +84,9 @@ def test_only_one_claim_ships_a_version(domain: Domain) -> None:
 
 def test_the_desired_state_holds_what_the_node_needs(domain: Domain) -> None:
     mailbox_create(
-        actor=ACTOR, domain=domain, local_part="bob", password="pw-bob-12", quota_bytes=5
+        actor=ACTOR, domain=domain, local_part="bob", password="pw-secret-b2", quota_bytes=5
     )
-    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-alice-1")
+    alice = mailbox_create(actor=ACTOR, domain=domain, local_part="alice", password="pw-secret-a1")
     mailbox_deactivate(actor=ACTOR, mailbox=alice)
     state = domain_state(_reload(domain), version=42)
     assert state.version == 42 and state.name == domain.name and state.id == domain.pk

@@ -18,4 +18,4 @@ class WebmailPreferences(models.Model):
     address_book_visible = models.BooleanField("Visible in the company address book", default=True)
 
     def __str__(self) -> str:
-        return f"webmail preferences of {self.mailbox_id}"
+        return f"webmail preferences of {self.mailbox}"

@@ -30,6 +30,7 @@ def preferences_update(
         mailbox_update(actor=actor, mailbox=mailbox, changes=account)
 
     preferences, _ = WebmailPreferences.objects.select_for_update().get_or_create(mailbox=mailbox)
+    preferences.mailbox = mailbox  # already loaded: the audit row names it without a query
     changed = {
         f: v for f, v in changes.items() if f in PREFERENCE_FIELDS and getattr(preferences, f) != v
     }
@@ -47,6 +48,7 @@ def preferences_update(
         action="webmail_preferences.update",
         obj=preferences,
         organization=mailbox.domain.organization,
+        mailbox=mailbox,
         before=before,
         after=changed,
     )

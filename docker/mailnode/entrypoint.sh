@@ -1,6 +1,7 @@
 #!/bin/sh
-# Entrypoint of a mail-node container: start this node's Postfix and Dovecot under the state
-# folder, then become the node agent, a Celery worker consuming queue node.<MAILNODE_NAME>.
+# Entrypoint of a mail-node container: start this node's Postfix, Dovecot and sending-limits
+# policy service under the state folder, then become the node agent, a Celery worker consuming
+# queue node.<MAILNODE_NAME>.
 #
 #   MAILNODE_NAME  the node's name: a MailNode row of that name must exist in the panel, whose
 #                  tasks for this node go to queue node.<name> (default mx1)

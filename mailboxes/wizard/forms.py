@@ -11,7 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from domains.models import Domain
 from domains.services import PASSWORD_EXPIRY_MAX_DAYS
 from mailboxes.models import Mailbox
-from mailboxes.passwords import validate_mailbox_password
+from mailboxes.passwords import check_new_password
 from mailboxes.rules import SERVICE_OFFERS
 from mailboxes.validators import (
     MAX_FORWARDS,
@@ -102,18 +102,16 @@ class AccountStepForm(forms.Form):
             self.add_error("password2", "The two passwords differ.")
         else:
             try:
-                validate_mailbox_password(first)
+                check_new_password(
+                    first,
+                    domain=self.domain,
+                    local_part=data.get("local_part", ""),
+                    names=(data.get("first_name", ""), data.get("last_name", "")),
+                )
             except ValidationError as exc:
                 self.add_error("password1", exc)
             else:
-                if len(first) < self.min_password_length:
-                    self.add_error(
-                        "password1",
-                        f"The domain's policy asks for at least {self.min_password_length} "
-                        "characters.",
-                    )
-                else:
-                    data["password"] = first
+                data["password"] = first
         return data
 
 

@@ -1,4 +1,5 @@
-"""Start, stop and inspect a private Postfix + Dovecot pair under one mail node's state folder.
+"""Start, stop and inspect a private Postfix + Dovecot pair under one mail node's state folder,
+with the sending-limits policy service their submission port asks (provisioning/policy).
 
 Everything (configuration, queue, mailboxes, sockets, logs) lives under the root given, in the
 layout of provisioning.node.paths; every listener is on 127.0.0.1 at a port picked at the first
@@ -32,6 +33,7 @@ from provisioning.node.processes import live_pid
 from provisioning.node.refusals import ensure_database as ensure_refusals_db
 from provisioning.node.refusals import sql_config as refusals_sql_config
 from provisioning.node.usage import UsageConfigError, UsageStore
+from provisioning.policy.daemon import CounterStore, policy_pid, start_policy
 
 PORT_NAMES = (
     "smtp",
@@ -42,6 +44,7 @@ PORT_NAMES = (
     "lmtp",
     "auth",
     "quota_status",
+    "policy",  # the sending-limits policy service (provisioning/policy)
 )
 HOSTNAME = "mx.tempusmail.test"
 START_TIMEOUT = 15.0
@@ -74,12 +77,18 @@ class MailStackError(RuntimeError):
 
 class MailStack:
     def __init__(
-        self, root: Path | str, map_type: str = "cdb", usage: UsageStore | None = None
+        self,
+        root: Path | str,
+        map_type: str = "cdb",
+        usage: UsageStore | None = None,
+        sending: CounterStore | None = None,
     ) -> None:
         if map_type not in MAP_SUFFIX:
             raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
         # Where Dovecot writes usage (quota_clone, last_login); default: the node's settings.
         self.usage = usage
+        # Where the policy service keeps the sent counters; default: the settings.
+        self.sending = sending
         # Postfix compares the -c directory with alternate_config_directories as a string,
         # so always use one canonical spelling of the root.
         self.root = Path(root).resolve()
@@ -97,7 +106,7 @@ class MailStack:
         with _locked(self.root):
             if self._running():  # another `mailstack start` on this root won the race
                 return self._saved_ports()
-            if self._postfix_pid() or self._dovecot_pid():
+            if self._postfix_pid() or self._dovecot_pid() or self._policy_pid():
                 self._stop()  # half a stack (one daemon died): restart cleanly, do not guess
             return self._start()
 
@@ -112,12 +121,14 @@ class MailStack:
     def status(self) -> dict[str, Any]:
         postfix = self._postfix_pid() is not None
         dovecot = self._dovecot_pid() is not None
-        running = postfix and dovecot
+        policy = self._policy_pid() is not None
+        running = postfix and dovecot and policy
         return {
             "root": str(self.root),
             "running": running,
             "postfix": postfix,
             "dovecot": dovecot,
+            "policy": policy,
             "ports": self._saved_ports() if running else {},
         }
 
@@ -138,7 +149,12 @@ class MailStack:
     # ----- processes -----------------------------------------------------------------------
 
     def _running(self) -> bool:
-        return bool(self._saved_ports() and self._postfix_pid() and self._dovecot_pid())
+        return bool(
+            self._saved_ports()
+            and self._postfix_pid()
+            and self._dovecot_pid()
+            and self._policy_pid()
+        )
 
     def _start(self) -> dict[str, int]:
         ports = self._choose_ports(self._saved_ports())
@@ -159,8 +175,13 @@ class MailStack:
 
     def _stop(self) -> None:
         stopped = False
-        # Postfix first, so nothing is accepted that Dovecot could no longer deliver.
-        for name, pid_of in (("postfix", self._postfix_pid), ("dovecot", self._dovecot_pid)):
+        # Postfix first, so nothing is accepted that Dovecot could no longer deliver, nor
+        # submitted without the policy service's count.
+        for name, pid_of in (
+            ("postfix", self._postfix_pid),
+            ("policy service", self._policy_pid),
+            ("dovecot", self._dovecot_pid),
+        ):
             pid = pid_of()
             if pid:
                 _terminate(pid)
@@ -178,11 +199,19 @@ class MailStack:
     def _dovecot_pid(self) -> int | None:
         return live_pid(self.paths.dovecot_master_pid, "dovecot")
 
+    def _policy_pid(self) -> int | None:
+        return policy_pid(self.paths)
+
     def _start_daemons(self) -> None:
         # Dovecot's base_dir holds only runtime state. Left over from a killed run, its pid file
         # may name an unrelated live process ("already running"), and the socket of a listener
         # disabled with mode 0 (anvil-auth-penalty) would stay behind and refuse connections.
         shutil.rmtree(self.paths.run_dir / "dovecot", ignore_errors=True)
+        # The policy service first: it takes longest to come up (Python, Django's settings),
+        # and start() waits for every port before Postfix is used.
+        start_policy(
+            self.paths, self._saved_ports()["policy"], self.sending or _sending_from_settings()
+        )
         # Dovecot first: Postfix must never accept mail that LMTP or SASL cannot serve.
         _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
         _run([_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"], "postfix")
@@ -277,6 +306,8 @@ class MailStack:
             (p.agent_dir, "root", "root", 0o700),
             (p.run_dir, "root", "root", 0o755),
             (p.log_dir, "root", "root", 0o755),
+            (p.policy_dir, "root", "root", 0o755),
+            (p.policy_limits_dir, "root", "root", 0o755),  # the agent's; the service reads
         ]
         for path, owner, group, mode in layout:
             _make_dir(path, owner, group, mode)
@@ -347,7 +378,7 @@ class MailStack:
 
     def _log_tails(self, lines: int = 15) -> str:
         parts = []
-        for name in ("dovecot.log", "postfix.log"):
+        for name in ("dovecot.log", "postfix.log", "policyd.log"):
             path = self.paths.log_dir / name
             with contextlib.suppress(FileNotFoundError):
                 text = path.read_text("utf-8", errors="replace").splitlines()
@@ -366,6 +397,12 @@ def _usage_from_settings() -> UsageStore:
         return UsageStore(url=settings.MAILNODE_REDIS_URL, prefix=settings.MAILNODE_REDIS_PREFIX)
     except UsageConfigError as exc:
         raise MailStackError(str(exc)) from None
+
+
+def _sending_from_settings() -> CounterStore:
+    from django.conf import settings
+
+    return CounterStore(url=settings.SENDING_REDIS_URL, prefix=settings.SENDING_REDIS_PREFIX)
 
 
 def _binary(name: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioning.node.files import atomic_write, write_map
+from provisioning.node.limits import limits_file_name, render_limits
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
 from provisioning.node.refusals import replace_domain
@@ -98,6 +99,7 @@ class NodeAgent:
             # Render the final state before touching any file: a value that could not be
             # written safely aborts the whole apply, leaving the node as it was.
             final = render_domain(new)
+            limits = render_limits(new)
             plan = plan_apply(old, new)
             postfix_first = (
                 final if plan.postfix_first is new else render_domain(plan.postfix_first)
@@ -107,6 +109,7 @@ class NodeAgent:
             )
             result.written += self._write_postfix(new.name, postfix_first)
             result.written += self._write_dovecot(new.name, dovecot_first)
+            result.written += self._write_limits(new.name, limits)
             if plan.move_homes and self._dovecot_running():
                 _wait_for_dovecot_to_reread()
             for address in plan.kick:
@@ -179,6 +182,16 @@ class NodeAgent:
                     stale.with_suffix(".svbin").unlink(missing_ok=True)
                     written.append(str(stale.relative_to(self.paths.root)))
         return written
+
+    # --- the sending-limits policy service ------------------------------------------------
+    def _write_limits(self, domain: str, text: str | None) -> list[str]:
+        # World-readable: the policy service drops root, and limits are no secret.
+        path = self.paths.policy_limits_dir / str(limits_file_name(domain))
+        if text is not None:
+            changed = atomic_write(path, text, mode=0o644, group="root")
+        elif changed := path.exists():
+            path.unlink()  # no file: no account of the domain has a limit
+        return [str(path.relative_to(self.paths.root))] if changed else []
 
     def _dovecot_running(self) -> bool:
         return live_pid(self.paths.dovecot_master_pid, "dovecot") is not None

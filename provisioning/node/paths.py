@@ -102,5 +102,15 @@ class NodePaths:
     def ports_file(self) -> Path:
         return self.root / "ports.json"
 
+    @property
+    def policy_dir(self) -> Path:
+        """The sending-limits policy service's folder (its limits, pid file)."""
+        return self.root / "policy"
+
+    @property
+    def policy_limits_dir(self) -> Path:
+        """<domain>.json per domain with sending limits (provisioning/node/limits.py)."""
+        return self.policy_dir / "limits.d"
+
     def home(self, domain: str, local_part: str) -> Path:
         return self.mail_dir / domain / local_part

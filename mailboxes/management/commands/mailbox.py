@@ -10,6 +10,7 @@ from domains.models import Domain
 from domains.validators import normalize_domain_name
 from mailboxes import services
 from mailboxes.cli_update import add_update_arguments, changes_from_options
+from mailboxes.cli_usage import usage_lines, usage_report
 from mailboxes.models import Mailbox, MailboxKind
 from mailboxes.passwords import generate_password
 from mailboxes.selectors import mailbox_by_address
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         add_update_arguments(sub.add_parser("update", help="Change a mailbox's settings."))
         for action in ("deactivate", "reactivate", "delete"):
             sub.add_parser(action, help=f"{action.capitalize()} a mailbox.").add_argument("address")
+        usage = sub.add_parser(
+            "usage", help="Storage used, last access and messages sent in 24 h and 1 h."
+        )
+        usage.add_argument("address")
+        usage.add_argument("--json", action="store_true")
         listing = sub.add_parser("list", help="List a domain's mailboxes and their state.")
         listing.add_argument("domain")
         listing.add_argument("--json", action="store_true")
@@ -114,6 +120,13 @@ class Command(BaseCommand):
         address = mailbox.address
         services.mailbox_delete(actor=cli_actor(), mailbox=mailbox)
         self.stdout.write(f"deleted {address}")
+
+    def _usage(self, options: dict[str, Any]) -> None:
+        report = usage_report(mailbox_by_address(options["address"]))
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        self.stdout.write("\n".join(usage_lines(report)))
 
     def _list(self, options: dict[str, Any]) -> None:
         domain_name = normalize_domain_name(options["domain"])

@@ -62,6 +62,6 @@ class Command(BaseCommand):
             self.stdout.write(f"running {status['root']} {ports}")
         else:
             # Half a stack (one daemon up) counts as stopped: `start` restarts it cleanly.
-            up = [name for name in ("postfix", "dovecot") if status[name]]
+            up = [name for name in ("postfix", "dovecot", "policy") if status[name]]
             extra = f" ({' and '.join(up)} still up)" if up else ""
             self.stdout.write(f"stopped {status['root']}{extra}")

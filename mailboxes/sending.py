@@ -1,0 +1,139 @@
+"""What accounts sent, read from the policy service's counters in Redis.
+
+The policy service on every mail node writes the counters (provisioning/sent_counter.py); the
+panel only reads them: the account list (one pipelined round trip per page of rows), the
+account page, `manage.py mailbox usage`, and the periodic refresh of MailboxUsage.sent_24h
+that the list sorts on (provisioning/usage.py). Redis being away never breaks a page: the
+readers get None and show a dash that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from mailboxes.rules import (
+    ACCOUNT_LIMIT_FIELDS,
+    DOMAIN_LIMIT_FIELDS,
+    effective_limits,
+    plan_maximums,
+)
+from provisioning.sent_counter import DAY, HOUR, sent_in_window
+
+if TYPE_CHECKING:
+    from domains.models import Domain
+    from mailboxes.models import Mailbox
+
+log = logging.getLogger(__name__)
+
+# A panel page waits at most this long for Redis before showing "—" instead.
+REDIS_TIMEOUT_SECONDS = 0.5
+# From this share of a limit on, an account is highlighted.
+NEAR_LIMIT_PERCENT = 80
+UNAVAILABLE = "The sending counters cannot be read right now (Redis is unreachable)."
+
+
+@cache
+def _client(url: str) -> Any:
+    import redis
+
+    # One connection pool per URL for the life of the process; retries would only make a
+    # page wait longer for a Redis that is away.
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=None,
+    )
+
+
+def sending_redis() -> Any:
+    return _client(settings.SENDING_REDIS_URL)
+
+
+def sent_counts(addresses: Iterable[str], seconds: int = DAY) -> dict[str, int] | None:
+    """{address: messages sent in the last `seconds`}, or None if Redis cannot be read."""
+    import redis
+
+    try:
+        return sent_in_window(
+            sending_redis(), settings.SENDING_REDIS_PREFIX, addresses, seconds=seconds
+        )
+    except (redis.RedisError, OSError) as exc:
+        log.warning("sent counters unavailable: %s", exc)
+        return None
+
+
+@dataclass(frozen=True)
+class SentCount:
+    """An account's messages in the sliding day (and hour), beside its limits (0: none)."""
+
+    day: int
+    hour: int | None  # read only where an hourly limit applies
+    daily_limit: int
+    hourly_limit: int
+
+    @staticmethod
+    def _near(used: int | None, limit: int) -> bool:
+        return bool(limit) and used is not None and used * 100 >= limit * NEAR_LIMIT_PERCENT
+
+    @property
+    def near_limit(self) -> bool:
+        return self._near(self.day, self.daily_limit) or self._near(self.hour, self.hourly_limit)
+
+    @property
+    def near_note(self) -> str:
+        """The visible label of a highlighted cell, e.g. "82 % of the daily limit"."""
+        parts = [
+            f"{used * 100 // limit} % of the {window} limit"
+            for used, limit, window in ((self.day, self.daily_limit, "daily"),
+                                        (self.hour, self.hourly_limit, "hourly"))
+            if used is not None and self._near(used, limit)
+        ]  # fmt: skip
+        return "; ".join(parts)
+
+    @property
+    def summary(self) -> str:
+        """E.g. "412 of 500 today; 45 of 50 this hour": the cell's title and label."""
+        parts = [f"{self.day:,} of {self.daily_limit:,} today" if self.daily_limit
+                 else f"{self.day:,} today"]  # fmt: skip
+        if self.hourly_limit and self.hour is not None:
+            parts.append(f"{self.hour:,} of {self.hourly_limit:,} this hour")
+        return "; ".join(parts)
+
+
+def sent_for_mailboxes(mailboxes: Iterable[Mailbox], domain: Domain) -> dict[int, SentCount] | None:
+    """{mailbox id: SentCount} for accounts of one domain (a page of the list, or one), or None
+    if Redis cannot be read. One pipelined round trip for the day; a second one for the hour
+    only if an account among them has an hourly limit."""
+    maximums = plan_maximums(domain.organization.plan)
+    defaults = {f: getattr(domain, f) for f in DOMAIN_LIMIT_FIELDS}
+    rows = {
+        f"{m.local_part}@{domain.name}": (m.pk, effective_limits(_own(m), defaults, maximums))
+        for m in mailboxes
+    }
+    day = sent_counts(rows, DAY)
+    if day is None:
+        return None
+    hourly = [address for address, (_, limits) in rows.items() if limits["hourly_send_limit"]]
+    hour = sent_counts(hourly, HOUR) if hourly else {}
+    if hour is None:
+        return None
+    return {
+        pk: SentCount(
+            day=day[address],
+            hour=hour.get(address),
+            daily_limit=limits["daily_send_limit"],
+            hourly_limit=limits["hourly_send_limit"],
+        )
+        for address, (pk, limits) in rows.items()
+    }
+
+
+def _own(mailbox: Mailbox) -> Mapping[str, int | None]:
+    return {f: getattr(mailbox, f) for f in ACCOUNT_LIMIT_FIELDS}

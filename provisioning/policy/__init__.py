@@ -1,0 +1,16 @@
+"""TempusMail's Postfix policy service: sending limits per account on the submission port.
+
+Postfix asks it at RCPT (`smtpd_recipient_restrictions`) and at END-OF-MESSAGE
+(`smtpd_end_of_data_restrictions`), over the policy delegation protocol
+(https://www.postfix.org/SMTPD_POLICY_README.html). It refuses a message once the SASL user has
+sent their hourly or daily number of messages, and the recipients beyond the per-message limit;
+it counts each accepted message in Redis (provisioning/sent_counter.py), where every mail node
+and the panel see the same counters. Limits come from the files the node agent writes
+(provisioning/node/limits.py). Django is not needed while it runs.
+
+- protocol.py: requests in, replies out (pure).
+- limits_table.py: the agent's limits files, re-read when they change.
+- counters.py: the sent counters in Redis.
+- decide.py: the decisions.
+- server.py: the asyncio server and the process around it.
+"""

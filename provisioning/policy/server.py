@@ -1,0 +1,136 @@
+"""The policy service process: one asyncio server on a loopback port, one task per connection.
+
+Postfix opens one connection per smtpd process and keeps it for many requests, answered in
+order. Nothing a client sends ends the server: a malformed request gets a refusal and the
+connection goes on; an unexpected error in a decision is logged and answered like an
+unreachable Redis (a temporary refusal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pwd
+import signal
+from pathlib import Path
+
+from provisioning.policy.counters import SentCounters
+from provisioning.policy.decide import UNAVAILABLE, Policy, malformed
+from provisioning.policy.limits_table import LimitsTable
+from provisioning.policy.protocol import END, MAX_REQUEST
+
+log = logging.getLogger(__name__)
+
+# The name `ps` shows and provisioning.node.processes.live_pid checks (at most 15 bytes).
+PROCESS_NAME = "tm-policyd"
+
+
+class PolicyServer:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the server stops
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decide = self.policy.decide
+        while True:
+            try:
+                block = await reader.readuntil(END)
+            except asyncio.IncompleteReadError:
+                return  # end of stream (a partial request is not answered: nobody would read it)
+            except asyncio.LimitOverrunError as exc:
+                try:
+                    await _skip_request(reader, exc.consumed)
+                except asyncio.IncompleteReadError:
+                    return
+                writer.write(malformed(f"longer than {MAX_REQUEST // 1024} KiB"))
+                continue
+            try:
+                answer = await decide(block)
+            except Exception:
+                log.exception("decision failed; answering with a temporary refusal")
+                answer = UNAVAILABLE
+            writer.write(answer)
+            if writer.transport.get_write_buffer_size() > MAX_REQUEST:
+                await writer.drain()  # a client that sends without reading its answers
+
+    async def close(self) -> None:
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+
+async def _skip_request(reader: asyncio.StreamReader, consumed: int) -> None:
+    """Drop an oversized request up to and including its terminating empty line."""
+    while True:
+        await reader.readexactly(consumed)
+        try:
+            await reader.readuntil(END)
+            return
+        except asyncio.LimitOverrunError as exc:
+            consumed = exc.consumed
+
+
+async def serve(
+    *,
+    host: str,
+    port: int,
+    limits_dir: Path,
+    redis_url: str,
+    prefix: str,
+    pid_file: Path | None = None,
+    user: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, or, when the caller passes `stop`, until it is set (the
+    caller then owns stopping: signal handlers only work in the main thread)."""
+    counters = SentCounters(redis_url, prefix)
+    handler = PolicyServer(Policy(LimitsTable(limits_dir), counters))
+    server = await asyncio.start_server(
+        handler.handle, host, port, limit=MAX_REQUEST, reuse_address=True, backlog=1024
+    )
+    if pid_file is not None:
+        pid_file.write_text(f"{os.getpid()}\n")
+    if user:
+        _drop_privileges(user)  # after binding and the pid file, before any request
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    log.info("policy service listening on %s:%d (pid %d)", host, port, os.getpid())
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await handler.close()
+        await server.wait_closed()
+        await counters.close()
+        log.info("policy service stopped")
+
+
+def _drop_privileges(user: str) -> None:
+    entry = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def set_process_name() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, PROCESS_NAME.encode(), 0, 0, 0)  # PR_SET_NAME
