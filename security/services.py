@@ -148,3 +148,12 @@ def organization_set_two_factor_policy(
             after=after,
         )
     return organization
+
+
+@transaction.atomic
+def panel_password_change(*, actor: Actor, user: AbstractBaseUser, password: str) -> None:
+    """An admin's own panel password (already checked by Django's password validators). The
+    session hash changes with it, so the user's other sessions end at their next request."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _audit(actor, "user.set_password", user)

@@ -5,13 +5,14 @@ from django.urls import include, path
 from domains import views as domain_views
 from mailboxes import views as mailbox_views
 from organizations import views as organization_views
-from security import login_views, reauth_views
+from security import login_views, password_views, reauth_views
 
 urlpatterns = [
     path("", organization_views.home, name="home"),
     path("login/", login_views.login_view, name="login"),
     path("login/code/", login_views.login_code, name="login_code"),
     path("reauth/", reauth_views.reauth_view, name="reauth"),
+    path("password/", password_views.password_change, name="panel_password_change"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organizations/", organization_views.organization_list, name="organization_list"),
     path(

@@ -31,6 +31,7 @@ ROUTES: dict[str, str] = {
     "login": "public",
     "login_code": "login_step",
     "reauth": "own",
+    "panel_password_change": "admin_own",
     "logout": "logout",
     "home": "dispatch",
     "organization_list": "listing",
@@ -119,6 +120,11 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
     "own": _by_person(
         anonymous=_TO_LOGIN, outsider=((200,), (200, 302)), read_only=((200,), (200, 302)),
         owner=((200,), (200, 302)), admin=((200,), (200, 302)),
+    ),
+    # An admin's own panel password; owners are sent to their mailbox password page.
+    "admin_own": _by_person(
+        anonymous=_TO_LOGIN, outsider=((200,), (200,)), read_only=((200,), (200,)),
+        owner=((302,), (302,)), admin=((200,), (200,)),
     ),
     # A POST-only action on the person's own settings.
     "own_action": _by_person(
