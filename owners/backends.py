@@ -16,6 +16,7 @@ from mailboxes.models import Mailbox, MailboxKind, MailboxState
 from mailboxes.passwords import hash_password, verify_password
 from mailboxes.selectors import mailbox_by_address
 from owners.models import Owner
+from tempusmail.client_ip import client_ip
 
 
 @functools.cache
@@ -29,7 +30,7 @@ def _allowed_from(mailbox: Mailbox, request: HttpRequest | None) -> bool:
     if not mailbox.allowed_networks:
         return True
     try:
-        client = ipaddress.ip_address((request.META.get("REMOTE_ADDR") or "") if request else "")
+        client = ipaddress.ip_address(client_ip(request) or "")
     except ValueError:
         return False
     networks = (ipaddress.ip_network(net, strict=False) for net in mailbox.allowed_networks)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from domains.models import Domain
 from mailboxes.models import Mailbox
 from security.models import AuditEvent
+from tempusmail.client_ip import client_ip
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -46,7 +47,7 @@ class Actor:
 
     @classmethod
     def for_request(cls, request: HttpRequest) -> Actor:
-        return cls.for_user(request.user, request.META.get("REMOTE_ADDR"))
+        return cls.for_user(request.user, client_ip(request))
 
 
 SYSTEM = Actor(label="system")

@@ -29,6 +29,7 @@ from organizations.models import Membership, Organization
 from security import clock
 from security.audit import Actor, audit_record
 from security.models import LoginAttempt, LoginLock
+from tempusmail.client_ip import client_ip
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def account_key(username: str) -> str:
 
 
 def ip_key(request: HttpRequest) -> str:
-    return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+    return f"ip:{client_ip(request) or 'unknown'}"
 
 
 def keys_for(request: HttpRequest, username: str) -> tuple[str, str]:
@@ -155,7 +156,7 @@ def _lock(key: str, now: datetime, until: datetime, failures: int, request: Http
     kind, _, value = key.partition(":")
     mailbox, organization = _whose(value) if kind == "account" else (None, None)
     audit_record(
-        actor=Actor(label="login throttle", ip_address=request.META.get("REMOTE_ADDR")),
+        actor=Actor(label="login throttle", ip_address=client_ip(request)),
         action="login.lock",
         obj=LoginLock.objects.get(key=key),
         organization=organization,
