@@ -11,6 +11,7 @@ from mailboxes.models import LANGUAGES
 from mailboxes.rules import DOMAIN_LIMIT_FIELDS, SENDING_LIMITS
 from mailboxes.validators import available_timezones, format_size, normalize_address, parse_size
 from tempusmail.forms import sending_limit_field
+from webmail_settings.choices import DATE_FORMATS, TIME_FORMATS
 
 
 class DomainActivateForm(forms.Form):
@@ -65,6 +66,19 @@ class DomainSettingsForm(forms.Form):
         required=False,
         help_text="New accounts must set up a second factor (a one-time code app).",
     )
+    default_address_book_visible = forms.BooleanField(
+        label="List accounts in the company address book",
+        required=False,
+        help_text="For accounts whose own setting was never saved; an account's own choice "
+        "(its Webmail tab) wins.",
+    )
+    # Not required: a post without them (an older form, a script) keeps what is set.
+    default_date_format = forms.ChoiceField(
+        label="Date format", choices=DATE_FORMATS, required=False
+    )
+    default_time_format = forms.ChoiceField(
+        label="Time format", choices=TIME_FORMATS, required=False
+    )
     catchall_target = forms.CharField(
         label="Catch-all target",
         required=False,
@@ -81,6 +95,7 @@ class DomainSettingsForm(forms.Form):
     def __init__(self, *args: Any, domain: Domain, **kwargs: Any) -> None:
         kwargs.setdefault("initial", self.initial_for(domain))
         super().__init__(*args, **kwargs)
+        self.domain = domain
         plan = domain.organization.plan
         for limit in SENDING_LIMITS:
             maximum = getattr(plan, limit.max_field) if plan is not None else None
@@ -104,9 +119,18 @@ class DomainSettingsForm(forms.Form):
             "password_min_length": domain.password_min_length,
             "password_expiry_days": domain.password_expiry_days,
             "force_2fa": domain.force_2fa,
+            "default_address_book_visible": domain.default_address_book_visible,
+            "default_date_format": domain.default_date_format,
+            "default_time_format": domain.default_time_format,
             "catchall_target": domain.catchall_target,
             **{f: getattr(domain, f) for f in DOMAIN_LIMIT_FIELDS},
         }
+
+    def clean_default_date_format(self) -> str:
+        return self.cleaned_data["default_date_format"] or self.domain.default_date_format
+
+    def clean_default_time_format(self) -> str:
+        return self.cleaned_data["default_time_format"] or self.domain.default_time_format
 
     def clean_default_quota_bytes(self) -> int:
         value = self.cleaned_data["default_quota_bytes"].strip()

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from domains.validators import display_domain_name, validate_domain_name
+from webmail_settings.choices import DATE_FORMATS, TIME_FORMATS
 
 
 class DomainQuerySet(models.QuerySet["Domain"]):
@@ -34,9 +35,17 @@ class Domain(models.Model):
     default_quota_bytes = models.BigIntegerField(default=1024**3)
     default_language = models.CharField(max_length=8, default="en")
     default_time_zone = models.CharField(max_length=64, default="UTC")
+    # How webmail shows dates and times for accounts that never chose (webmail_settings).
+    default_date_format = models.CharField(max_length=16, choices=DATE_FORMATS, default="Y-m-d")
+    default_time_format = models.CharField(max_length=16, choices=TIME_FORMATS, default="H:i")
     password_min_length = models.PositiveSmallIntegerField(default=10)
     password_expiry_days = models.PositiveIntegerField(null=True, blank=True)
     force_2fa = models.BooleanField(default=False)
+    # Whether accounts that never chose are listed in the company address book (see
+    # webmail_settings.addressbook: an account's own choice wins).
+    default_address_book_visible = models.BooleanField(
+        "Listed in the company address book", default=True
+    )
     catchall_target = models.CharField(max_length=254, blank=True)
     # Sending limits of every account without its own (0: no limit; empty: the plan's maximum).
     default_daily_send_limit = models.PositiveIntegerField(null=True, blank=True)

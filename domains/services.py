@@ -14,6 +14,7 @@ from organizations.models import Organization
 from provisioning.models import MailNode
 from provisioning.services import default_node, domain_bump
 from security.audit import Actor, audit_record
+from webmail_settings.choices import DATE_FORMATS, TIME_FORMATS
 
 
 @transaction.atomic
@@ -44,6 +45,7 @@ def domain_create(
 SETTINGS_FIELDS = (
     "default_quota_bytes", "default_language", "default_time_zone", "password_min_length",
     "password_expiry_days", "force_2fa", "catchall_target", *DOMAIN_LIMIT_FIELDS,
+    "default_address_book_visible", "default_date_format", "default_time_format",
 )  # fmt: skip
 # What the mail servers apply, so a change sends the domain to its node: the catch-all, and
 # the sending limits of every account that has none of its own.
@@ -78,6 +80,10 @@ def _settings_errors(
             validate_time_zone(values["default_time_zone"])
         except ValidationError as exc:
             errors["default_time_zone"] = exc.messages
+    for field, choices in (("default_date_format", DATE_FORMATS),
+                           ("default_time_format", TIME_FORMATS)):  # fmt: skip
+        if field in values and values[field] not in dict(choices):
+            errors[field] = [f"“{values[field]}” is not a format offered."]
     low, high = PASSWORD_MIN_LENGTH_RANGE
     if "password_min_length" in values and not low <= values["password_min_length"] <= high:
         errors["password_min_length"] = [f"Choose a length from {low} to {high} characters."]

@@ -20,11 +20,17 @@ SECTIONS = [
     ("Defaults for new accounts",
      "Used when an account is created; existing accounts keep their own settings.",
      ["default_quota_bytes", "default_language", "default_time_zone"]),
+    ("Webmail",
+     "How webmail shows dates and times for accounts that have not chosen their own.",
+     ["default_date_format", "default_time_format"]),
     ("Sending limits",
      "Apply now to every account of the domain that has no limit of its own.",
      list(DOMAIN_LIMIT_FIELDS)),
     ("Password policy", "", ["password_min_length", "password_expiry_days"]),
     ("Two-factor authentication", "", ["force_2fa"]),
+    ("Company address book",
+     "Applies now to every account of the domain that has not saved its own choice.",
+     ["default_address_book_visible"]),
     ("Catch-all", "", ["catchall_target"]),
 ]  # fmt: skip
 

@@ -228,6 +228,12 @@ class SecurityForm(AccountForm):
         "Empty: logins from anywhere.",
     )
     api_access = _checkbox("API access", "The account may use the API with its credentials.")
+    owner_may_change_password = _checkbox(
+        "The owner may change the password", "In the panel (a forced change is always allowed)."
+    )
+    owner_may_forward = _checkbox(
+        "The owner may set up forwarding", "Otherwise only administrators change forwarding."
+    )
 
     def initial_for(self, mailbox: Mailbox) -> dict[str, Any]:
         initial = super().initial_for(mailbox)

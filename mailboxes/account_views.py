@@ -44,7 +44,7 @@ from organizations.access import can_change_domain, get_mailbox_for_request
 from security import reauth
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
-from webmail_settings.models import WebmailPreferences
+from webmail_settings.selectors import preferences_or_new
 from webmail_settings.services import preferences_update
 
 # (key, label, URL name) of the tabs, in page order.
@@ -54,6 +54,7 @@ TABS = [
     ("security", "Security", "mailbox_security"),
     ("autoresponder", "Autoresponder", "mailbox_autoresponder"),
     ("webmail", "Webmail settings", "mailbox_webmail"),
+    ("contact", "Contact details", "mailbox_contact_details"),  # webmail_settings: signatures
     ("audit", "Audit", "mailbox_audit"),  # security/audit_views.py
 ]
 _TAB_URLS = {key: name for key, _, name in TABS}
@@ -148,10 +149,9 @@ def mailbox_autoresponder(request: HttpRequest, mailbox_id: int) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 def mailbox_webmail(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     def make_form(*args: Any, mailbox: Mailbox, **kwargs: Any) -> WebmailForm:
-        # Not created on a GET: the defaults stand until someone saves the tab.
-        preferences = WebmailPreferences.objects.filter(
-            mailbox=mailbox
-        ).first() or WebmailPreferences(mailbox=mailbox)
+        # Not created on a GET: the defaults (the domain's for the address book) stand until
+        # someone saves the tab.
+        preferences = preferences_or_new(mailbox)
         return WebmailForm(*args, mailbox=mailbox, preferences=preferences, **kwargs)
 
     def save(actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -> object:

@@ -89,6 +89,10 @@ class Mailbox(models.Model):
     force_2fa = models.BooleanField("Force two-factor authentication", default=False)
     allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
     api_access = models.BooleanField(default=False)
+    # What the mailbox's owner may change themselves in the panel (a forced or expired
+    # password is always theirs to change).
+    owner_may_change_password = models.BooleanField(default=True)
+    owner_may_forward = models.BooleanField(default=True)
     # Options
     spam_to_inbox = models.BooleanField("Deliver spam to the inbox", default=False)
     forward_to = models.JSONField(default=list, blank=True, validators=[validate_address_list])

@@ -123,12 +123,15 @@ def _resembles(password: str, attributes: Iterable[str]) -> bool:
         if not value:
             continue
         for part in {value, *re.split(r"\W+", value)}:
-            if len(part) < 3:
+            if len(part) < 3 or part.isdigit():  # digits of a name are no word to guess from
                 continue
             for form in forms:
                 if len(part) >= 4 and part in form:  # "alice2024!" for alice@
                     return True
-                if SequenceMatcher(a=form, b=part).quick_ratio() >= MAX_SIMILARITY:
+                # quick_ratio only bounds ratio (it ignores order): alone it refused "pw-1234567"
+                # for the domain t4567-3-12345678.
+                matcher = SequenceMatcher(a=form, b=part)
+                if matcher.quick_ratio() >= MAX_SIMILARITY and matcher.ratio() >= MAX_SIMILARITY:
                     return True
     return False
 

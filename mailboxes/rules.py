@@ -36,7 +36,7 @@ EDITABLE_FIELDS = frozenset(
         "hourly_send_limit", "max_recipients",
         *SERVICE_OFFERS,
         "force_password_change", "password_expiry_days", "password_expires_at", "force_2fa",
-        "allowed_networks",
+        "allowed_networks", "owner_may_change_password", "owner_may_forward",
         "api_access", "spam_to_inbox", "forward_to", "forward_keep_copy",
         "autoreply_enabled", "autoreply_subject", "autoreply_body", "autoreply_start",
         "autoreply_end",

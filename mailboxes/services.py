@@ -14,6 +14,7 @@ from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxKind, MailboxState, PasswordHistory
 from mailboxes.passwords import check_new_password, check_password_change, hash_password
 from mailboxes.rules import may_exceed_plan, normalize_settings
+from mailboxes.signals import account_saved
 from mailboxes.validators import normalize_local_part
 from provisioning.services import domain_bump
 from security.audit import Actor, audit_record
@@ -116,6 +117,7 @@ def mailbox_create(
         organization=domain.organization,
         after={"address": mailbox.address, "kind": kind, "state": mailbox.state, **_json(values)},
     )
+    account_saved.send(Mailbox, mailbox=mailbox, actor=actor, created=True, changed=set(values))
     return mailbox
 
 
@@ -145,6 +147,7 @@ def mailbox_update(*, actor: Actor, mailbox: Mailbox, changes: dict[str, Any]) -
         before=_json(before),
         after=_json(changed),
     )
+    account_saved.send(Mailbox, mailbox=mailbox, actor=actor, created=False, changed=set(changed))
     return mailbox
 
 

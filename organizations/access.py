@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from domains.models import Domain
+from jobs.models import Job
 from mailboxes.models import Mailbox
 from organizations.models import Membership, Organization, Role
 
@@ -119,3 +120,21 @@ def get_mailbox_for_request(
     if write and not can_change_domain(request.user, mailbox.domain):
         raise PermissionDenied("Your role cannot change this account.")
     return mailbox
+
+
+def get_job_for_request(request: HttpRequest, job_id: object) -> Job:
+    """A background job (jobs.Job) the user may watch: one of a domain they see, or of an
+    organization they see whole. 404 otherwise, like everything here."""
+    user = request.user
+    visible = Q(domain__in=domains_for(user).values("id")) | Q(
+        domain__isnull=True, organization__in=_whole_organizations(user)
+    )
+    return get_object_or_404(Job.objects.filter(visible).select_related("domain"), pk=job_id)
+
+
+def _whole_organizations(user: User) -> QuerySet[Organization]:
+    if is_provider_staff(user):
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        memberships__user=user, memberships__role__in=[Role.ADMIN, Role.READ_ONLY]
+    )

@@ -8,6 +8,7 @@ from django.db import transaction
 from mailboxes.models import Mailbox
 from mailboxes.passwords import verify_password
 from mailboxes.services import mailbox_set_password, mailbox_update
+from owners.permissions import PASSWORD_MANAGED, may_change_password
 from security.audit import Actor
 
 
@@ -15,6 +16,8 @@ from security.audit import Actor
 def owner_change_password(*, actor: Actor, mailbox: Mailbox, current: str, new: str) -> Mailbox:
     """The owner's own password change: proves the current password, refuses the same one
     again, and ends a forced change. The mail servers get the new hash through the loop."""
+    if not may_change_password(mailbox):
+        raise ValidationError(PASSWORD_MANAGED)
     if not verify_password(current, mailbox.password_hash):
         raise ValidationError({"current_password": "This is not your current password."})
     if verify_password(new, mailbox.password_hash):

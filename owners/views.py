@@ -3,22 +3,41 @@ owner has no URL that names another account."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods
 
+from mailboxes.account_forms import AccountForm, AutoresponderForm, ForwardingForm
+from mailboxes.models import Mailbox
 from mailboxes.passwords import expiry_warning
+from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
+from mailboxes.services import mailbox_update
 from organizations.access import mailbox_of_owner
-from owners.forms import PasswordChangeForm
+from owners.forms import OwnerWebmailForm, PasswordChangeForm
 from owners.middleware import must_change_password
+from owners.permissions import (
+    FORWARDING_FIELDS,
+    FORWARDING_MANAGED,
+    PASSWORD_MANAGED,
+    may_change_password,
+    may_forward,
+)
 from owners.services import owner_change_password
 from owners.sessions import remember_password
 from security import clock
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
+from webmail_settings.selectors import preferences_or_new
+from webmail_settings.services import preferences_update
+
+SAVED = "Saved. The mail servers follow in a moment."
 
 
 def _own_mailbox(request: HttpRequest):
@@ -31,8 +50,73 @@ def _own_mailbox(request: HttpRequest):
 @login_required
 def owner_home(request: HttpRequest) -> HttpResponse:
     mailbox = _own_mailbox(request)
-    context = {"mailbox": mailbox, "expiry_warning": expiry_warning(mailbox, clock.now())}
+    counts = sent_for_mailboxes([mailbox], mailbox.domain)
+    context = {
+        "mailbox": mailbox,
+        "expiry_warning": expiry_warning(mailbox, clock.now()),
+        "sent": counts[mailbox.pk] if counts else None,
+        "sent_unavailable": UNAVAILABLE,
+    }
     return render(request, "owners/home.html", context)
+
+
+def _settings_page(
+    request: HttpRequest,
+    page: str,
+    make_form: Callable[..., AccountForm],
+    save: Callable[..., object] = mailbox_update,
+) -> HttpResponse:
+    """The owner's side of an account tab: the admin's form (same validation), one service
+    call with the owner as actor, POST/redirect/GET back to the same page."""
+    mailbox = _own_mailbox(request)
+    data = request.POST if request.method == "POST" else None
+    form = make_form(data, mailbox=mailbox)
+    if data is not None and form.is_valid():
+        try:
+            save(actor=Actor.for_request(request), mailbox=mailbox, changes=form.changes())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, SAVED)
+            return redirect(f"owner_{page}")
+    context = {
+        "mailbox": mailbox,
+        "form": form,
+        "may_forward": may_forward(mailbox),
+        "forwarding_managed": FORWARDING_MANAGED,
+    }
+    return render(request, f"owners/{page}.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def owner_autoresponder(request: HttpRequest) -> HttpResponse:
+    return _settings_page(request, "autoresponder", AutoresponderForm)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def owner_forwarding(request: HttpRequest) -> HttpResponse:
+    def make_form(data: Any, *, mailbox: Mailbox) -> ForwardingForm:
+        form = ForwardingForm(data, mailbox=mailbox)
+        if not may_forward(mailbox):
+            # Disabled fields keep their stored values whatever is posted.
+            for name in FORWARDING_FIELDS:
+                form.fields[name].disabled = True
+        return form
+
+    return _settings_page(request, "forwarding", make_form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def owner_webmail(request: HttpRequest) -> HttpResponse:
+    def make_form(data: Any, *, mailbox: Mailbox) -> OwnerWebmailForm:
+        # Not created on a GET: the domain's defaults stand until the owner saves.
+        preferences = preferences_or_new(mailbox)
+        return OwnerWebmailForm(data, mailbox=mailbox, preferences=preferences)
+
+    return _settings_page(request, "webmail", make_form, preferences_update)
 
 
 @sensitive_variables()
@@ -58,6 +142,11 @@ def owner_password_change(request: HttpRequest) -> HttpResponse:
                 request, "Password changed. Your mail apps need the new password from now on."
             )
             return redirect("owner_home")
-    return render(
-        request, "owners/password_change.html", {"form": form, "mailbox": mailbox, "forced": forced}
-    )
+    context = {
+        "form": form,
+        "mailbox": mailbox,
+        "forced": forced,
+        "allowed": may_change_password(mailbox),
+        "managed": PASSWORD_MANAGED,
+    }
+    return render(request, "owners/password_change.html", context)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "webmail_settings",
     "provisioning",
     "owners",
+    "jobs",
     "csp",
 ]
 
@@ -228,9 +229,13 @@ MAILNODE_TRASH_RETENTION_DAYS = env.int("MAILNODE_TRASH_RETENTION_DAYS", default
 # A change not acknowledged within this many seconds is sent again by the reconcile task.
 PROVISIONING_RESEND_AFTER_SECONDS = env.float("PROVISIONING_RESEND_AFTER_SECONDS", default=20.0)
 # SHA512-CRYPT rounds: Dovecot verifies in one auth process, so this caps logins/s per node.
+# The webmail server's key for GET /api/webmail/v1/me ("Authorization: Bearer <key>"); empty
+# closes that way in (owners' own sessions still work). See docs/webmail.md.
+WEBMAIL_SERVICE_KEY = env.str("WEBMAIL_SERVICE_KEY", default="")
 MAILBOX_HASH_ROUNDS = env.int("MAILBOX_HASH_ROUNDS", default=5000)
 # A new mailbox password may not be any of the account's last N (the current one included).
 MAILBOX_PASSWORD_HISTORY = env.int("MAILBOX_PASSWORD_HISTORY", default=5)
+
 
 LOGGING = {
     "version": 1,

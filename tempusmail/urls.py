@@ -35,6 +35,9 @@ urlpatterns = [
     path("", include("mailboxes.account_urls")),
     path("", include("domains.settings_urls")),
     path("", include("owners.urls")),
+    path("", include("jobs.urls")),
+    path("", include("webmail_settings.urls")),
+    path("", include("webmail_settings.addressbook_urls")),
     path("", include("security.twofactor_urls")),
     path("", include("security.audit_urls")),
     path("admin/login/", login_views.admin_login),  # the panel's login: codes and throttle

@@ -98,31 +98,39 @@ def test_unicode_domain_is_stored_in_idna_form() -> None:
     [
         (
             ("mailbox", "create", "alice@nowhere.test", "--password-stdin"),
-            "pw-1234567\n",
+            "velvet-lantern-42\n",
             "no domain",
         ),
         (
             ("mailbox", "create", "not-an-address", "--password-stdin"),
-            "pw-1234567\n",
+            "velvet-lantern-42\n",
             "not an e-mail",
         ),
-        (("mailbox", "create", "a b@{d}", "--password-stdin"), "pw-1234567\n", "is not allowed"),
+        (
+            ("mailbox", "create", "a b@{d}", "--password-stdin"),
+            "velvet-lantern-42\n",
+            "is not allowed",
+        ),
         (
             ("mailbox", "create", "x@{d}", "--password-stdin", "--quota", "lots"),
-            "pw-1234567\n",
+            "velvet-lantern-42\n",
             "not a size",
         ),
         (
             ("mailbox", "create", "x@{d}", "--password-stdin", "--quota", "-1"),
-            "pw-1234567\n",
+            "velvet-lantern-42\n",
             "not a size",
         ),
         (("mailbox", "create", "x@{d}", "--password-stdin"), "short\n", "at least 8"),
         (("mailbox", "create", "x@{d}", "--password-stdin"), "", "nothing was read"),
-        (("mailbox", "create", "dup@{d}", "--password-stdin"), "pw-1234567\n", "already exists"),
+        (
+            ("mailbox", "create", "dup@{d}", "--password-stdin"),
+            "velvet-lantern-42\n",
+            "already exists",
+        ),
         (
             ("mailbox", "set-password", "ghost@{d}", "--password-stdin"),
-            "pw-1234567\n",
+            "velvet-lantern-42\n",
             "No mailbox",
         ),
         (("mailbox", "deactivate", "ghost@{d}"), "", "No mailbox"),
@@ -137,7 +145,7 @@ def test_unicode_domain_is_stored_in_idna_form() -> None:
 def test_bad_input_fails_clearly_and_changes_nothing(
     domain: str, args: tuple[str, ...], stdin: str, message: str
 ) -> None:
-    run("mailbox", "create", f"dup@{domain}", "--password-stdin", stdin="pw-1234567\n")
+    run("mailbox", "create", f"dup@{domain}", "--password-stdin", stdin="velvet-lantern-42\n")
     before = _counts()
     with pytest.raises(CommandError) as excinfo:
         run(*(a.replace("{d}", domain) for a in args), stdin=stdin)
@@ -157,7 +165,13 @@ def test_bad_input_exits_non_zero_with_one_line(domain: str) -> None:
         "--password-stdin",
     ]
     proc = subprocess.run(
-        cmd, cwd=REPO, env=env, input="pw-1234567\n", capture_output=True, text=True, timeout=60
+        cmd,
+        cwd=REPO,
+        env=env,
+        input="velvet-lantern-42\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
@@ -191,7 +205,7 @@ def test_demo_creates_a_working_login_and_prints_it() -> None:
 
 
 def test_mailbox_update_sets_each_setting(domain: str) -> None:
-    run("mailbox", "create", f"upd@{domain}", "--password-stdin", stdin="pw-1234567\n")
+    run("mailbox", "create", f"upd@{domain}", "--password-stdin", stdin="velvet-lantern-42\n")
     out = run(
         "mailbox", "update", f"upd@{domain}", "--quota", "2G", "--services", "imap,smtp,webmail",
         "--allow-nets", "192.0.2.7,10.0.0.0/8", "--forward", f"Other@{domain},x@remote.test",
@@ -234,7 +248,7 @@ def test_mailbox_update_sets_each_setting(domain: str) -> None:
 def test_mailbox_update_refuses_bad_values_and_changes_nothing(
     domain: str, args: tuple[str, ...], message: str
 ) -> None:
-    run("mailbox", "create", f"self@{domain}", "--password-stdin", stdin="pw-1234567\n")
+    run("mailbox", "create", f"self@{domain}", "--password-stdin", stdin="velvet-lantern-42\n")
     before = list(Mailbox.objects.values())
     audit = AuditEvent.objects.count()
     with pytest.raises(CommandError) as excinfo:
@@ -244,9 +258,9 @@ def test_mailbox_update_refuses_bad_values_and_changes_nothing(
 
 
 def test_domain_update_catch_all_and_noreply_kind(domain: str) -> None:
-    run("mailbox", "create", f"box@{domain}", "--password-stdin", stdin="pw-1234567\n")
+    run("mailbox", "create", f"box@{domain}", "--password-stdin", stdin="velvet-lantern-42\n")
     out = run("mailbox", "create", f"noreply@{domain}", "--kind", "noreply", "--password-stdin",
-              stdin="pw-1234567\n")  # fmt: skip
+              stdin="velvet-lantern-42\n")  # fmt: skip
     assert f"created noreply@{domain}" in out
     assert Mailbox.objects.get(local_part="noreply").kind == "noreply"
     assert "catch-all box@" in run("domain", "update", domain, "--catch-all", f"box@{domain}")

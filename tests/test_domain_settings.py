@@ -34,6 +34,8 @@ def valid(domain: Domain, **changes: Any) -> dict[str, Any]:
         "password_expiry_days": "90",
         "force_2fa": "on",
         "catchall_target": f"INFO@{domain.name}",
+        "default_date_format": "d.m.Y",
+        "default_time_format": "H:i",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -132,6 +134,7 @@ def assert_field_error(response: Any, field: str, text: str) -> None:
         ("default_quota_bytes", "5X", "is not a size"),
         ("default_quota_bytes", "11G", "at most 10G"),
         ("default_language", "xx", "Select a valid choice"),
+        ("default_date_format", "Y/d", "Select a valid choice"),
         ("default_time_zone", "Mars/Olympus", "Select a valid choice"),
         ("password_min_length", "7", "at least 8 characters"),
         ("password_min_length", "129", "At most 128"),

@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from mailboxes.services import mailbox_create
 from tests.personas import ACTOR, PASSWORD, World, build_world, owner_of
+from webmail_settings.services import preferences_update
 
 # --- The table: every route of the panel, by URL name, and the class of page it is ------------
 # A new route fails the walk until it is added here. The classes are defined in EXPECTED below.
@@ -56,6 +57,16 @@ ROUTES: dict[str, str] = {
     "mailbox_reactivate": "tenant_action",
     "owner_home": "owner",
     "owner_password_change": "owner",
+    "owner_address_book": "owner",
+    "owner_address_book_vcard": "owner",
+    "organization_address_book": "tenant_read",
+    "organization_address_book_vcard": "tenant_read",
+    "owner_autoresponder": "owner_form",
+    "owner_forwarding": "owner_form",
+    "owner_webmail": "owner_form",
+    "job_detail": "tenant_read",
+    "job_progress": "tenant_read",
+    "job_download": "tenant_fetch",
     "organization_audit": "tenant_read",
     "domain_audit": "tenant_read",
     "mailbox_audit": "tenant_read",
@@ -67,6 +78,22 @@ ROUTES: dict[str, str] = {
     "two_factor_reset_member": "tenant_write",
     "two_factor_reset_owner": "tenant_write",
     "organization_two_factor": "tenant_form",
+    "identity_list": "owner",
+    "identity_create": "owner",
+    "identity_edit": "owner",
+    "signature_create": "owner",
+    "signature_edit": "owner",
+    "identity_delete": "owner_action",
+    "signature_set_default": "owner_action",
+    "signature_delete": "owner_action",
+    "signature_template_list": "tenant_read",
+    "signature_template_create": "tenant_write",
+    "signature_template_edit": "tenant_form",
+    "signature_template_delete": "tenant_action",
+    "mailbox_contact_details": "tenant_form",
+    "owner_contact_details": "owner_form",
+    "webmail_api_me": "webmail_api",
+    "webmail_api_openapi": "public_document",
 }
 
 # What fills each path parameter: an object of tenant A, or a value. Unknown names fail.
@@ -77,7 +104,50 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "user_id": lambda world: world.users["dave"].pk,  # a member of tenant A, none of the walkers
     "token": lambda world: uuid.uuid4(),  # a wizard run nobody started: admins are sent back
     "step": lambda world: "account",
+    "identity_id": lambda world: _owner_signature(world).identity_id,
+    "signature_id": lambda world: _owner_signature(world).pk,
+    "template_id": lambda world: _corporate_template(world).pk,
+    "job_id": lambda world: _job(world).pk,
 }
+
+
+def _job(world: World):
+    """A finished job of tenant A's domain that nobody walking started (no download for them)."""
+    from jobs.models import Job, JobState
+
+    return Job.objects.get_or_create(
+        kind="walk", title="A walked job", organization=world.acme, domain=world.acme_domain,
+        defaults={"state": JobState.DONE, "total": 1, "done": 1, "download": "secret,csv\n"},
+    )[0]  # fmt: skip
+
+
+def _owner_signature(world: World):
+    """A signature (and its identity) of the owner's mailbox, made on first use."""
+    from webmail_settings.models import Signature
+    from webmail_settings.services import identity_create, signature_create
+
+    mailbox = world.acme_mailbox
+    found = Signature.objects.filter(identity__mailbox=mailbox, template=None).first()
+    if found is not None:
+        return found
+    identity = identity_create(
+        actor=ACTOR, mailbox=mailbox, display_name="Info", address=mailbox.address
+    )
+    return signature_create(actor=ACTOR, identity=identity, name="Work", html="<p>Info</p>")
+
+
+def _corporate_template(world: World):
+    """A corporate signature template of tenant A's domain, made on first use."""
+    from webmail_settings.corporate_services import signature_template_create
+    from webmail_settings.models import SignatureTemplate
+
+    found = SignatureTemplate.objects.filter(domain=world.acme_domain).first()
+    if found is not None:
+        return found
+    return signature_template_create(
+        actor=ACTOR, domain=world.acme_domain, name="Corporate", html="<p>{first_name}</p>"
+    )
+
 
 # URL prefixes the walk leaves out, and why.
 EXCLUDED: dict[str, str] = {
@@ -163,6 +233,12 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
         anonymous=_TO_LOGIN, outsider=((405,), (404,)), read_only=((405,), (403,)),
         owner=((405,), (404,)), admin=((405,), (302,)),
     ),
+    # A POST-only fetch of a tenant's file: outsiders 404; the rest are sent back to the page
+    # (only who started a job fetches its file).
+    "tenant_fetch": _by_person(
+        anonymous=_TO_LOGIN, outsider=((405,), (404,)), read_only=((405,), (302,)),
+        owner=((405,), (404,)), admin=((405,), (302,)),
+    ),
     # Provider staff's pages (every tenant at once): nobody else has them.
     "staff_read": _by_person(
         anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN, owner=_HIDDEN, admin=_HIDDEN,
@@ -172,6 +248,24 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
     "owner": _by_person(
         anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN,
         owner=((200,), (200, 405)), admin=_HIDDEN,
+    ),
+    # A POST-only action on the owner's own things (delete an identity...).
+    "owner_action": _by_person(
+        anonymous=_TO_LOGIN, outsider=((405,), (404,)), read_only=((405,), (404,)),
+        owner=((405,), (302,)), admin=((405,), (404,)),
+    ),
+    # The webmail endpoint (JSON, GET only): the owner's session, else 401 (or 404 for a
+    # session that is not an owner's); the service key is tested in tests/test_identities.py.
+    "webmail_api": _by_person(
+        anonymous=((401,), (405,)), outsider=((404,), (405,)), read_only=((404,), (405,)),
+        owner=((200,), (405,)), admin=((404,), (405,)),
+    ),
+    # A public document (the OpenAPI description): GET only, the same for everyone.
+    "public_document": {person: ((200,), (405,)) for person in PERSONS},
+    # The owner's settings forms: an empty POST is a valid "all off" and saves.
+    "owner_form": _by_person(
+        anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN,
+        owner=((200,), (200, 302)), admin=_HIDDEN,
     ),
 }  # fmt: skip
 
@@ -250,6 +344,9 @@ def people(db, domain_name: str) -> People:
         actor=ACTOR, domain=world.acme_domain, local_part="boss", password=PASSWORD,
         quota_bytes=1024**3,
     )  # fmt: skip
+    # Out of the company address book: the owner's pages must then never show it (it is the
+    # colleague the owner may not see; a listed colleague would be on their address book).
+    preferences_update(actor=ACTOR, mailbox=colleague, changes={"address_book_visible": False})
     users = {**world.users, "owner": owner_of(world.acme_mailbox)}
     tenant_a = [
         world.acme.name, world.acme_domain.name, world.acme_second.name,
