@@ -34,10 +34,25 @@ def domain_bump(domain: Domain) -> int:
     Domain.objects.filter(pk=domain.pk).update(desired_version=F("desired_version") + 1)
     version = Domain.objects.values_list("desired_version", flat=True).get(pk=domain.pk)
     domain.desired_version = version
-    domain_id = domain.pk
-    # robust: a broker outage must not fail the (already committed) change; reconcile resends.
-    transaction.on_commit(lambda: dispatch(domain_id), robust=True)
+    _dispatch_on_commit(domain.pk)
     return version
+
+
+def _dispatch_on_commit(domain_id: int) -> None:
+    """Send the domain when the transaction commits, once: a batch creating 10,000 accounts in
+    one transaction queues one send, not 10,000 (the claim would drop 9,999 of them anyway).
+    The pending callbacks are Django's own list, so a rolled-back savepoint's send is gone from
+    it and a later change in the same transaction queues a new one."""
+    pending = transaction.get_connection().run_on_commit
+    if any(getattr(callback, "domain_id", None) == domain_id for _, callback, _ in pending):
+        return
+
+    def send() -> None:
+        dispatch(domain_id)
+
+    send.domain_id = domain_id  # type: ignore[attr-defined]
+    # robust: a broker outage must not fail the (already committed) change; reconcile resends.
+    transaction.on_commit(send, robust=True)
 
 
 def dispatch(domain_id: int, *, force: bool = False) -> None:

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "provisioning",
     "owners",
     "jobs",
+    "imports",
+    "invitations",
     "csp",
 ]
 
@@ -236,6 +238,16 @@ MAILBOX_HASH_ROUNDS = env.int("MAILBOX_HASH_ROUNDS", default=5000)
 # A new mailbox password may not be any of the account's last N (the current one included).
 MAILBOX_PASSWORD_HISTORY = env.int("MAILBOX_PASSWORD_HISTORY", default=5)
 
+# Outgoing mail of the panel itself (invitations): Django's SMTP backend to this server.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="TempusMail <no-reply@localhost>")
+# Where the panel is reached from outside: absolute links in e-mails.
+PANEL_BASE_URL = env.str("PANEL_BASE_URL", default="http://127.0.0.1:8000")
+# An invitation link works this many days after it was sent (or resent).
+INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
 
 LOGGING = {
     "version": 1,

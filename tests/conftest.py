@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from celery._state import _register_app  # no public way to undo close()
 from django.conf import settings
 
 from tempusmail.celery import app as celery_app
@@ -54,6 +55,9 @@ def _celery_on_the_test_broker() -> None:
     # messages of a live test published to the in-memory broker after an earlier live test).
     celery_app.conf.broker_url = TEST_BROKER
     celery_app.close()
+    # close() also takes the app off Celery's list of active apps: a @shared_task module
+    # imported after this (first by a live server's thread) would then never register.
+    _register_app(celery_app)
 
 
 @pytest.fixture(scope="session", autouse=True)

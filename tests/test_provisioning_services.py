@@ -172,3 +172,35 @@ def test_password_expiry_follows_policy_explicit_dates_and_changes(domain: Domai
     assert Mailbox.objects.get(pk=box.pk).password_expired
     assert _reload(domain).desired_version == version + 1
     assert mailbox_expire_passwords(actor=ACTOR) == 0
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: their callbacks are what is tested
+def test_one_transaction_sends_a_domain_once_however_many_changes(
+    domain: Domain, monkeypatch
+) -> None:
+    from django.db import transaction
+
+    sent: list[int] = []
+    monkeypatch.setattr(services, "dispatch", lambda domain_id, **_: sent.append(domain_id))
+    with transaction.atomic():
+        for n in range(5):
+            mailbox_create(
+                actor=ACTOR, domain=domain, local_part=f"batch{n}", password="pw-secret-a1"
+            )
+        try:
+            with transaction.atomic():  # a line that fails after its bump: its send goes...
+                services.domain_bump(domain)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    assert sent == [domain.pk]
+    sent.clear()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                services.domain_bump(domain)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        services.domain_bump(domain)  # ...and a later change queues its own
+    assert sent == [domain.pk]

@@ -55,6 +55,7 @@ ROUTES: dict[str, str] = {
     "mailbox_wizard_cancel": "tenant_action",
     "mailbox_deactivate": "tenant_action",
     "mailbox_reactivate": "tenant_action",
+    "mailbox_batch": "tenant_action",
     "owner_home": "owner",
     "owner_password_change": "owner",
     "owner_address_book": "owner",
@@ -67,6 +68,10 @@ ROUTES: dict[str, str] = {
     "job_detail": "tenant_read",
     "job_progress": "tenant_read",
     "job_download": "tenant_fetch",
+    "import_page": "tenant_write",
+    "import_template": "tenant_read",
+    "import_preview": "tenant_write",
+    "import_begin": "tenant_action",
     "organization_audit": "tenant_read",
     "domain_audit": "tenant_read",
     "mailbox_audit": "tenant_read",
@@ -94,6 +99,13 @@ ROUTES: dict[str, str] = {
     "owner_contact_details": "owner_form",
     "webmail_api_me": "webmail_api",
     "webmail_api_openapi": "public_document",
+    "address_create": "tenant_write",
+    "generic_address": "tenant_write",
+    "invitation_new": "tenant_write",
+    "invitation_list": "tenant_read",
+    "invitation_resend": "tenant_action",
+    "invitation_revoke": "tenant_action",
+    "invitation_accept": "invitation_link",
 }
 
 # What fills each path parameter: an object of tenant A, or a value. Unknown names fail.
@@ -108,7 +120,20 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "signature_id": lambda world: _owner_signature(world).pk,
     "template_id": lambda world: _corporate_template(world).pk,
     "job_id": lambda world: _job(world).pk,
+    "upload_id": lambda world: uuid.uuid4(),  # an upload nobody made: admins are sent back
+    "invitation_id": lambda world: _invitation(world).pk,
+    "invite_token": lambda world: "a-link-nobody-was-sent-" + "x" * 20,
 }
+
+
+def _invitation(world: World):
+    """A pending invitation to a new address of tenant A's domain."""
+    from invitations.services import Invitee, invitation_create
+
+    return invitation_create(
+        actor=ACTOR, domain=world.acme_domain, local_part="walked",
+        invitees=[Invitee(email="guest@example.org")],
+    )[0][0]  # fmt: skip
 
 
 def _job(world: World):
@@ -260,6 +285,9 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
         anonymous=((401,), (405,)), outsider=((404,), (405,)), read_only=((404,), (405,)),
         owner=((200,), (405,)), admin=((404,), (405,)),
     ),
+    # An invitation's public link: the token is the credential, so everyone gets the same
+    # answer; a token nobody was sent is 404 for GET and POST alike.
+    "invitation_link": {person: ((404,), (404,)) for person in PERSONS},
     # A public document (the OpenAPI description): GET only, the same for everyone.
     "public_document": {person: ((200,), (405,)) for person in PERSONS},
     # The owner's settings forms: an empty POST is a valid "all off" and saves.

@@ -148,11 +148,19 @@ def signature_template_delete(*, actor: Actor, template: SignatureTemplate) -> N
 def signature_template_apply_to_account(*, actor: Actor, mailbox: Mailbox) -> None:
     """Brings one account's corporate signatures in line: a new account gets its domain's
     every-account templates, a renamed one its copies filled again (mailboxes.signals)."""
-    templates = SignatureTemplate.objects.for_domain(mailbox.domain).filter(
-        Q(all_accounts=True) | Q(accounts=mailbox) | Q(signatures__identity__mailbox=mailbox)
-    )
-    for template in templates.distinct():
+    for template in _templates_of(mailbox, new=False):
         _apply(actor=actor, template=template, account=mailbox)
+
+
+def _templates_of(mailbox: Mailbox, *, new: bool) -> list[SignatureTemplate]:
+    templates = SignatureTemplate.objects.for_domain(mailbox.domain)
+    if new:  # nothing can have chosen it yet: only the every-account templates
+        return list(templates.filter(all_accounts=True))
+    return list(
+        templates.filter(
+            Q(all_accounts=True) | Q(accounts=mailbox) | Q(signatures__identity__mailbox=mailbox)
+        ).distinct()
+    )
 
 
 # What corporate signatures are filled with, of the account itself (contact details have
@@ -163,7 +171,10 @@ _NAME_FIELDS = {"first_name", "last_name"}
 def follow_account(sender, *, mailbox: Mailbox, actor: Actor, created: bool, changed, **_) -> None:
     """mailboxes.signals.account_saved: a new account gets the every-account templates, a
     renamed one its copies filled with the new name."""
-    if created or changed & _NAME_FIELDS:
+    if created:
+        for template in _templates_of(mailbox, new=True):
+            _apply(actor=actor, template=template, account=mailbox)
+    elif changed & _NAME_FIELDS:
         signature_template_apply_to_account(actor=actor, mailbox=mailbox)
 
 

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domains.models import Domain
 from domains.validators import normalize_domain_name
+from imports.cli import add_import_arguments, run_import
 from mailboxes import services
 from mailboxes.cli_update import add_update_arguments, changes_from_options
 from mailboxes.cli_usage import usage_lines, usage_report
@@ -50,6 +51,9 @@ class Command(BaseCommand):
         )
         usage.add_argument("address")
         usage.add_argument("--json", action="store_true")
+        add_import_arguments(
+            sub.add_parser("import", help="Create accounts from a CSV file (as the page does).")
+        )
         listing = sub.add_parser("list", help="List a domain's mailboxes and their state.")
         listing.add_argument("domain")
         listing.add_argument("--json", action="store_true")
@@ -127,6 +131,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, indent=2))
             return
         self.stdout.write("\n".join(usage_lines(report)))
+
+    def _import(self, options: dict[str, Any]) -> None:
+        run_import(options, self.stdout.write)
 
     def _list(self, options: dict[str, Any]) -> None:
         domain_name = normalize_domain_name(options["domain"])

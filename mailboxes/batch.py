@@ -1,0 +1,234 @@
+"""Batch actions on the account list: which accounts a selection means, the job that
+deactivates, reactivates or deletes them one by one through mailboxes.services, and the rows
+of the CSV export.
+
+A selection is either the ticked rows or "all matching": the list's search, status filter and
+sort, resolved when the batch starts (what the admin saw counted is what is acted on). Each
+account goes through the normal service, so each one is audited and bumps its domain into the
+provisioning loop; one account failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+
+from domains.models import Domain
+from jobs.models import Job
+from jobs.services import job_advance, job_create, job_finish, job_start
+from mailboxes.models import Mailbox, MailboxState
+from mailboxes.rules import SERVICE_OFFERS
+from mailboxes.selectors import mailbox_list
+from mailboxes.services import mailbox_deactivate, mailbox_delete, mailbox_reactivate
+from security.audit import Actor, audit_record
+
+log = logging.getLogger(__name__)
+
+# action -> (service, the state in which there is nothing to do, what the summary says of
+# the accounts done and of those skipped)
+ACTIONS: dict[str, tuple[Any, str | None, str, str]] = {
+    "deactivate": (mailbox_deactivate, MailboxState.DEACTIVATED, "deactivated", "deactivated"),
+    "reactivate": (mailbox_reactivate, MailboxState.ACTIVE, "reactivated", "active"),
+    "delete": (mailbox_delete, None, "deleted", "deleted"),  # gone: already deleted
+}
+MAX_PICKED = 10_000  # ticked rows come from one page; more is not a person's selection
+MAX_ERRORS_KEPT = 200  # per-account problems shown on the job page
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the admin picked on the list: ticked ids, or everything the filter matches."""
+
+    all_matching: bool = False
+    ids: tuple[int, ...] = ()
+    query: str = ""
+    status: str = ""
+    sort: str = ""
+
+
+def selection_queryset(domain: Domain, selection: Selection) -> QuerySet[Mailbox]:
+    """The selected accounts of this domain, in the list's order. Ids of other domains (or
+    tenants) simply match nothing."""
+    rows = mailbox_list(domain, query=selection.query, status=selection.status, sort=selection.sort)
+    if selection.all_matching:
+        return rows
+    return rows.filter(pk__in=selection.ids[:MAX_PICKED])
+
+
+def selection_ids(domain: Domain, selection: Selection) -> list[int]:
+    return list(selection_queryset(domain, selection).values_list("id", flat=True))
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
+def batch_start(
+    *, actor: Actor, domain: Domain, action: str, ids: list[int], task: Any = None
+) -> Job:
+    """A job that applies the action to these accounts (after the commit, in Celery)."""
+    if action not in ACTIONS:
+        raise ValidationError(f"Unknown batch action {action!r}.")
+    count = len(ids)
+    noun = "account" if count == 1 else "accounts"
+    return job_create(
+        actor=actor,
+        kind=f"mailbox_{action}",
+        title=f"{action.capitalize()} {count} {noun} of {domain.display_name}",
+        organization=domain.organization,
+        domain=domain,
+        total=count,
+        params={
+            "action": action,
+            "ids": ids,
+            "actor_user_id": actor.user.pk if actor.user is not None else None,
+            "actor_label": actor.label,
+            "actor_ip": actor.ip_address,
+        },
+        task=task,
+    )
+
+
+def _actor(params: dict[str, Any]) -> Actor:
+    user = get_user_model().objects.filter(pk=params.get("actor_user_id")).first()
+    if user is not None:
+        return Actor.for_user(user, params.get("actor_ip"))
+    return Actor(label=params.get("actor_label") or "system", ip_address=params.get("actor_ip"))
+
+
+@dataclass
+class Tally:
+    done: int = 0
+    already: int = 0
+    failed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, item: str, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append({"item": item, "message": message})
+
+    def summary(self, action: str) -> str:
+        _, _, past, skipped = ACTIONS[action]
+        parts = [f"{self.done} {past}"]
+        if self.already:
+            were = "was" if self.already == 1 else "were"
+            parts.append(f"{self.already} {were} already {skipped}")
+        if self.failed:
+            shown = "; ".join(f"{e['item']}: {e['message']}" for e in self.errors[:3])
+            more = f" (and {self.failed - 3} more below)" if self.failed > 3 else ""
+            parts.append(f"{self.failed} failed: {shown}{more}")
+        return ", ".join(parts) + "."
+
+
+def _apply(action: str, actor: Actor, mailbox: Mailbox | None, tally: Tally, pk: int) -> bool:
+    """One account; True when it failed."""
+    service, target_state, _, _ = ACTIONS[action]
+    if mailbox is None:
+        if action == "delete":
+            tally.already += 1
+        else:
+            tally.fail(f"account #{pk}", "It no longer exists.")
+            return True
+        return False
+    if target_state is not None and mailbox.state == target_state:
+        tally.already += 1
+        return False
+    try:
+        service(actor=actor, mailbox=mailbox)
+    except ValidationError as exc:
+        tally.fail(mailbox.address, " ".join(exc.messages))
+        return True
+    tally.done += 1
+    return False
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def batch_run(job_id: str) -> None:
+    """Apply the job's action to each of its accounts, reporting progress after each one.
+    Run again after a lost worker, it skips what is already done (already in the state)."""
+    job = Job.objects.select_related("domain", "domain__organization").filter(pk=job_id).first()
+    if job is None or job.finished or job.domain is None:
+        return
+    params = job.params
+    action, ids = params["action"], [int(i) for i in params["ids"]]
+    actor = _actor(params)
+    job_start(job_id, total=len(ids))
+    tally = Tally()
+    try:
+        for chunk in _chunks(ids):
+            found = Mailbox.objects.filter(domain=job.domain, pk__in=chunk).select_related(
+                "domain", "domain__organization"
+            )
+            by_id = {m.pk: m for m in found}
+            for pk in chunk:
+                failed = _apply(action, actor, by_id.get(pk), tally, pk)
+                job_advance(job_id, done=1, failed=int(failed))
+    except Exception:  # the job page must not stay "Running" forever
+        log.exception("batch job %s stopped", job_id)
+        summary = tally.summary(action) + " The batch stopped on an internal error."
+        job_finish(job_id, result={"summary": summary, "errors": tally.errors}, failed=True)
+        return
+    job_finish(job_id, result={"summary": tally.summary(action), "errors": tally.errors})
+
+
+# --- the export ---------------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "address", "first_name", "last_name", "state", "quota_bytes", "storage_used_bytes",
+    "last_login", "services", "forwards",
+]  # fmt: skip
+SERVICE_NAMES = [name.removesuffix("_enabled") for name in SERVICE_OFFERS]
+
+
+def export_rows(domain: Domain, selection: Selection) -> Iterator[list[str]]:
+    """The export's rows (header first), read in chunks so 100k accounts stream."""
+    yield EXPORT_HEADER
+    rows = selection_queryset(domain, selection)
+    for mailbox in rows.iterator(chunk_size=2000):
+        usage = mailbox.usage_or_none
+        storage = usage.storage_bytes if usage is not None else None
+        last_login = usage.last_login_at if usage is not None else None
+        yield [
+            f"{mailbox.local_part}@{domain.name}",
+            mailbox.first_name,
+            mailbox.last_name,
+            mailbox.state,
+            str(mailbox.quota_bytes),
+            "" if storage is None else str(storage),
+            last_login.isoformat() if last_login else "",
+            " ".join(n for n in SERVICE_NAMES if getattr(mailbox, f"{n}_enabled")),
+            " ".join(mailbox.forward_to or []),
+        ]
+
+
+@transaction.atomic
+def batch_export_record(*, actor: Actor, domain: Domain, selection: Selection) -> None:
+    """An export hands out personal data: the trail says who took which accounts."""
+    audit_record(
+        actor=actor,
+        action="mailbox.export",
+        obj=domain,
+        organization=domain.organization,
+        after={
+            "all_matching": selection.all_matching,
+            "query": selection.query,
+            "status": selection.status,
+            "accounts": len(selection.ids) if not selection.all_matching else "all matching",
+        },
+    )
+
+
+def parse_ids(values: Iterable[str]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values if v.isdigit())[:MAX_PICKED]
