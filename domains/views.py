@@ -14,6 +14,7 @@ from organizations.access import (
     domains_for,
     get_domain_for_request,
     get_organization_for_request,
+    sees_whole_organization,
 )
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
@@ -39,6 +40,8 @@ def domain_list(request: HttpRequest, organization_id: int) -> HttpResponse:
             "organization": organization,
             "domains": domains,
             "can_add": can_change_organization(request.user, organization),
+            # Organization-wide pages (API keys) are not for domain admins.
+            "sees_organization": sees_whole_organization(request.user, organization),
         },
     )
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "jobs",
     "imports",
     "invitations",
+    "api",
     "csp",
 ]
 
@@ -237,6 +238,12 @@ WEBMAIL_SERVICE_KEY = env.str("WEBMAIL_SERVICE_KEY", default="")
 MAILBOX_HASH_ROUNDS = env.int("MAILBOX_HASH_ROUNDS", default=5000)
 # A new mailbox password may not be any of the account's last N (the current one included).
 MAILBOX_PASSWORD_HISTORY = env.int("MAILBOX_PASSWORD_HISTORY", default=5)
+
+# The JSON API (api/): requests per key per minute (0: no limit), counted in this Redis under
+# this prefix. Redis away: requests are allowed and a warning logged (api/ratelimit.py).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+API_RATE_LIMIT_REDIS_URL = env.str("API_RATE_LIMIT_REDIS_URL", default="redis://127.0.0.1:6379/0")
+API_RATE_LIMIT_REDIS_PREFIX = env.str("API_RATE_LIMIT_REDIS_PREFIX", default="tm/")
 
 # Outgoing mail of the panel itself (invitations): Django's SMTP backend to this server.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

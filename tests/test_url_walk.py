@@ -106,6 +106,13 @@ ROUTES: dict[str, str] = {
     "invitation_resend": "tenant_action",
     "invitation_revoke": "tenant_action",
     "invitation_accept": "invitation_link",
+    "api_domain_list": "api",
+    "api_domain_detail": "api",
+    "api_keys_organization": "tenant_read",
+    "api_key_create": "tenant_write",
+    "api_key_revoke": "tenant_action",
+    "api_keys_owner": "owner_form",
+    "api_key_revoke_owner": "owner_action",
 }
 
 # What fills each path parameter: an object of tenant A, or a value. Unknown names fail.
@@ -123,7 +130,26 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "upload_id": lambda world: uuid.uuid4(),  # an upload nobody made: admins are sent back
     "invitation_id": lambda world: _invitation(world).pk,
     "invite_token": lambda world: "a-link-nobody-was-sent-" + "x" * 20,
+    "domain_name": lambda world: world.acme_domain.name,
+    "key_id": lambda world: _api_key(world).pk,
+    "personal_key_id": lambda world: _personal_api_key(world).pk,
 }
+
+
+def _api_key(world: World):
+    """An API key of tenant A."""
+    from api.services import api_key_create
+
+    return api_key_create(actor=ACTOR, organization=world.acme, name="walked").key
+
+
+def _personal_api_key(world: World):
+    """A personal API key of the owner's mailbox (API access turned on for it)."""
+    from api.services import api_key_create_personal
+    from mailboxes.services import mailbox_update
+
+    mailbox = mailbox_update(actor=ACTOR, mailbox=world.acme_mailbox, changes={"api_access": True})
+    return api_key_create_personal(actor=ACTOR, mailbox=mailbox, name="walked").key
 
 
 def _invitation(world: World):
@@ -290,6 +316,9 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
     "invitation_link": {person: ((404,), (404,)) for person in PERSONS},
     # A public document (the OpenAPI description): GET only, the same for everyone.
     "public_document": {person: ((200,), (405,)) for person in PERSONS},
+    # The JSON API (api/auth.py): only an API key lets in, never a session; other methods are
+    # refused before anything is looked up. Keys are tested in tests/test_api_keys.py.
+    "api": {person: ((401,), (405,)) for person in PERSONS},
     # The owner's settings forms: an empty POST is a valid "all off" and saves.
     "owner_form": _by_person(
         anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN,
@@ -439,14 +468,22 @@ def test_each_route_answers_each_person_as_designed(people: People, route: Route
             assert not leaked, f"{what}: the answer shows {leaked}"
 
 
+# Classes whose routes take no CSRF token: an API key in a header, which a browser never sends
+# on its own, is their only way in; a session cookie is ignored (so nothing to forge).
+BEARER_ONLY = {"api"}
+
+
 @pytest.mark.parametrize("route", all_routes(), ids=str)
 def test_every_post_needs_the_csrf_token(people: People, route: Route) -> None:
-    _classify(route)
+    bearer_only = _classify(route) in BEARER_ONLY
     kwargs = {name: PARAMETERS[name](people.world) for name in route.parameters}
     url = reverse(route.name, kwargs=kwargs)
     for person in ("anonymous", "alice"):
         client = people.client(person, enforce_csrf_checks=True)
         response = _request(client, "POST", url)
+        if bearer_only:  # the session does not count: refused as without credentials
+            assert response.status_code in (401, 405), f"POST {url} as {person}"
+            continue
         assert response.status_code == 403, f"POST {url} as {person} without a CSRF token"
 
 

@@ -1,0 +1,21 @@
+"""Resolving objects named in API URLs, through the principal's scope only: anything outside
+it answers 404 exactly like a missing object (as organizations/access.py does for pages)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
+
+from domains.models import Domain
+from domains.validators import normalize_domain_name
+
+
+def get_domain_for_api(request: HttpRequest, name: str) -> Domain:
+    try:
+        ascii_name = normalize_domain_name(name)
+    except ValidationError:
+        raise Http404("No such domain.") from None
+    domain = request.api.domains().select_related("organization").filter(name=ascii_name).first()
+    if domain is None:
+        raise Http404("No such domain.")
+    return domain
