@@ -147,7 +147,7 @@ def api_key_create_personal(
 def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
     """Revoke a key: it fails from the next request on. The row stays, for the lists and the
     audit trail."""
-    locked = ApiKey.objects.select_for_update().select_related("mailbox").get(pk=key.pk)
+    locked = ApiKey.objects.select_for_update(of=("self",)).select_related("mailbox").get(pk=key.pk)
     if locked.revoked_at is not None:
         raise ValidationError("This key is already revoked.")
     locked.revoked_at = clock.now()
