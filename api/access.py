@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest
 
 from domains.models import Domain
 from domains.validators import normalize_domain_name
+from mailboxes.models import Mailbox
 
 
 def get_domain_for_api(request: HttpRequest, name: str) -> Domain:
@@ -19,3 +20,17 @@ def get_domain_for_api(request: HttpRequest, name: str) -> Domain:
     if domain is None:
         raise Http404("No such domain.")
     return domain
+
+
+def get_mailbox_for_api(request: HttpRequest, domain_name: str, local_part: str) -> Mailbox:
+    domain = get_domain_for_api(request, domain_name)
+    mailbox = (
+        request.api.mailboxes()
+        .select_related("usage")
+        .filter(domain=domain, local_part=local_part.lower())
+        .first()
+    )
+    if mailbox is None:
+        raise Http404("No such account.")
+    mailbox.domain = domain  # already loaded, with its organization and plan's join
+    return mailbox

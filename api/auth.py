@@ -138,7 +138,7 @@ def authenticate(request: HttpRequest) -> ApiPrincipal | HttpResponse:
             headers={"Retry-After": str(verdict.retry_after)},
         )
     api_key_mark_used(key=key, ip_address=address)
-    actor = Actor(label=f"api:{key.name}", user=key.created_by, ip_address=address)
+    actor = Actor(label=f"api:{key.name}", user=key.created_by, ip_address=address, via_api=True)
     return ApiPrincipal(key=key, actor=actor)
 
 

@@ -138,7 +138,10 @@ MAX_SENDING_LIMIT = 1_000_000  # a typo guard; "no limit" is 0
 
 
 def may_exceed_plan(actor: Actor) -> bool:
-    """Provider staff, and the provider's own tools (the CLI, beat: actors without a user)."""
+    """Provider staff, and the provider's own tools (the CLI, beat: actors without a user).
+    Never an API key: raising above the plan is a re-authenticated action in the panel."""
+    if actor.via_api:
+        return False
     return actor.user is None or bool(getattr(actor.user, "is_staff", False))
 
 

@@ -36,6 +36,9 @@ class Actor:
     label: str
     user: AbstractBaseUser | None = None
     ip_address: str | None = None
+    # An API key acting (for its creator, or for no one when the CLI made it): never the
+    # provider's own tools, whatever user it carries (mailboxes.rules.may_exceed_plan).
+    via_api: bool = False
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser, ip_address: str | None = None) -> Actor:

@@ -44,6 +44,7 @@ urlpatterns = [
     path("", include("security.twofactor_urls")),
     path("", include("security.audit_urls")),
     path("", include("api.urls")),
+    path("", include("api.v1_urls")),
     path("", include("api.page_urls")),
     path("admin/login/", login_views.admin_login),  # the panel's login: codes and throttle
     path("admin/", admin.site.urls),

@@ -108,6 +108,21 @@ ROUTES: dict[str, str] = {
     "invitation_accept": "invitation_link",
     "api_domain_list": "api",
     "api_domain_detail": "api",
+    "api_openapi": "public_document",
+    "api_docs": "public_document",
+    "api_account_collection": "api_collection",
+    "api_account_detail": "api",
+    "api_account_deactivate": "api_action",
+    "api_account_reactivate": "api_action",
+    "api_account_password": "api_action",
+    "api_account_forwarding": "api",
+    "api_account_autoresponder": "api",
+    "api_account_usage": "api",
+    "api_account_provisioning": "api",
+    "api_me": "api",
+    "api_me_usage": "api",
+    "api_me_forwarding": "api",
+    "api_me_autoresponder": "api",
     "api_keys_organization": "tenant_read",
     "api_key_create": "tenant_write",
     "api_key_revoke": "tenant_action",
@@ -131,6 +146,7 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "invitation_id": lambda world: _invitation(world).pk,
     "invite_token": lambda world: "a-link-nobody-was-sent-" + "x" * 20,
     "domain_name": lambda world: world.acme_domain.name,
+    "local_part": lambda world: world.acme_mailbox.local_part,
     "key_id": lambda world: _api_key(world).pk,
     "personal_key_id": lambda world: _personal_api_key(world).pk,
 }
@@ -319,6 +335,10 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
     # The JSON API (api/auth.py): only an API key lets in, never a session; other methods are
     # refused before anything is looked up. Keys are tested in tests/test_api_keys.py.
     "api": {person: ((401,), (405,)) for person in PERSONS},
+    # An API list that also creates (POST): without a key both are 401.
+    "api_collection": {person: ((401,), (401,)) for person in PERSONS},
+    # An API action (POST only): GET is refused before the key is looked at.
+    "api_action": {person: ((405,), (401,)) for person in PERSONS},
     # The owner's settings forms: an empty POST is a valid "all off" and saves.
     "owner_form": _by_person(
         anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN,
@@ -470,7 +490,7 @@ def test_each_route_answers_each_person_as_designed(people: People, route: Route
 
 # Classes whose routes take no CSRF token: an API key in a header, which a browser never sends
 # on its own, is their only way in; a session cookie is ignored (so nothing to forge).
-BEARER_ONLY = {"api"}
+BEARER_ONLY = {"api", "api_collection", "api_action"}
 
 
 @pytest.mark.parametrize("route", all_routes(), ids=str)
