@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -33,6 +34,8 @@ from tempusmail.csv_safety import FORMULA_STARTS, neutralise
 log = logging.getLogger(__name__)
 
 JOB_KIND = "csv_import"
+# An upload not imported within this long is deleted (forget_stale_uploads).
+UPLOAD_KEEP = timedelta(hours=24)
 CHUNK = 50  # lines per transaction in "valid lines" mode: progress shows at each commit
 MAX_REPORTED_ERRORS = 200
 
@@ -248,3 +251,11 @@ def template_csv() -> str:
     from imports.parsing import TEMPLATE_HEADER
 
     return ",".join(TEMPLATE_HEADER) + "\r\n"
+
+
+def forget_stale_uploads(now: datetime | None = None) -> int:
+    """Delete checked uploads nobody imported within UPLOAD_KEEP (they may hold passwords typed
+    in the file); beat runs this every hour. Returns how many went."""
+    cutoff = (now or timezone.now()) - UPLOAD_KEEP
+    deleted, _ = ImportUpload.objects.filter(job=None, created_at__lt=cutoff).delete()
+    return deleted

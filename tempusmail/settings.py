@@ -209,6 +209,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.request_trash_purge",
         "schedule": 3600.0,
     },
+    # Checked CSV uploads nobody imported go after a day (they may hold typed passwords).
+    "forget-stale-uploads": {"task": "imports.tasks.forget_stale_uploads", "schedule": 3600.0},
 }
 
 # --- Provisioning -------------------------------------------------------------------------

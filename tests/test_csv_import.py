@@ -358,3 +358,17 @@ def test_an_upload_is_its_uploaders_alone(world: World) -> None:
     # and on another domain, alice's own upload is not found either
     other = f"/domains/{world.acme_second.pk}/import/{upload.pk}/"
     assert world.client("alice").get(other).status_code == 302
+
+
+def test_an_upload_nobody_imports_is_forgotten_after_a_day(world: World) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from imports.services import UPLOAD_KEEP, forget_stale_uploads
+
+    upload, _ = _preview(world, f"{HEADER}\nann,,,,,,typed-password-here-9\n")
+    assert forget_stale_uploads() == 0  # fresh
+    later = timezone.now() + UPLOAD_KEEP + timedelta(minutes=1)
+    assert forget_stale_uploads(now=later) == 1
+    assert not ImportUpload.objects.filter(pk=upload.pk).exists()
