@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 from django.conf import settings
 
 from security import clock
+from tempusmail.redis_clients import panel_redis
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 0.5
 WINDOW_SECONDS = 60
 
 
@@ -30,18 +28,6 @@ WINDOW_SECONDS = 60
 class Verdict:
     allowed: bool
     retry_after: int = 0  # seconds until the window ends, when refused
-
-
-@cache
-def _client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        retry=None,
-    )
 
 
 def check(key_prefix: str) -> Verdict:
@@ -55,7 +41,7 @@ def check(key_prefix: str) -> Verdict:
     window = now // WINDOW_SECONDS
     name = f"{settings.API_RATE_LIMIT_REDIS_PREFIX}api/rate/{key_prefix}/{window}"
     try:
-        pipe = _client(settings.API_RATE_LIMIT_REDIS_URL).pipeline()
+        pipe = panel_redis(settings.API_RATE_LIMIT_REDIS_URL).pipeline()
         pipe.incr(name)
         pipe.expire(name, WINDOW_SECONDS * 2)
         count, _ = pipe.execute()

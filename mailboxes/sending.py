@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from mailboxes.rules import (
     plan_maximums,
 )
 from provisioning.sent_counter import DAY, HOUR, sent_in_window
+from tempusmail.redis_clients import panel_redis
 
 if TYPE_CHECKING:
     from domains.models import Domain
@@ -32,28 +32,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # A panel page waits at most this long for Redis before showing "—" instead.
-REDIS_TIMEOUT_SECONDS = 0.5
 # From this share of a limit on, an account is highlighted.
 NEAR_LIMIT_PERCENT = 80
 UNAVAILABLE = "The sending counters cannot be read right now (Redis is unreachable)."
 
 
-@cache
-def _client(url: str) -> Any:
-    import redis
-
-    # One connection pool per URL for the life of the process; retries would only make a
-    # page wait longer for a Redis that is away.
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        retry=None,
-    )
-
-
 def sending_redis() -> Any:
-    return _client(settings.SENDING_REDIS_URL)
+    return panel_redis(settings.SENDING_REDIS_URL)
 
 
 def sent_counts(addresses: Iterable[str], seconds: int = DAY) -> dict[str, int] | None:
