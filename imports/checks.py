@@ -18,8 +18,10 @@ from imports.parsing import Line, Problem
 from mailboxes.models import Mailbox
 from mailboxes.passwords import check_new_password
 from mailboxes.rules import SERVICE_OFFERS, may_exceed_plan, normalize_settings
+from mailboxes.selectors import accounts_used
 from mailboxes.validators import normalize_local_part, parse_size, split_address
 from security.audit import Actor
+from tempusmail.validators import plain_text_errors
 
 MAIL_ACCESS = ("imap_enabled", "pop3_enabled", "smtp_enabled", "sieve_enabled")
 # What the "services" column may name -> the account's switches it turns on.
@@ -60,7 +62,7 @@ def check_lines(
     limit = plan.max_accounts if plan is not None else None
     room = None
     if limit is not None:
-        used = Mailbox.objects.filter(domain__organization=domain.organization).count()
+        used = accounts_used(domain.organization)
         room = max(limit - used, 0)
     staff = may_exceed_plan(actor)
     rows: list[Row] = []
@@ -102,6 +104,8 @@ def _check_line(line: Line, *, domain: Domain, staff: bool) -> tuple[Row | None,
         names[column] = cells.get(column, "")
         if len(names[column]) > _NAME_MAX:
             problems.append(_at(line, column, f"At most {_NAME_MAX} characters."))
+    for column, messages in plain_text_errors(Mailbox, names).items():  # as mailbox_create's
+        problems.append(_at(line, column, " ".join(messages)))
     quota = None
     if cells.get("quota"):
         try:

@@ -1,11 +1,12 @@
 """Batch actions on the account list: which accounts a selection means, the job that
-deactivates, reactivates or deletes them one by one through mailboxes.services, and the rows
-of the CSV export.
+deactivates, reactivates or deletes them a chunk at a time through mailboxes.services, and
+the rows of the CSV export.
 
 A selection is either the ticked rows or "all matching": the list's search, status filter and
 sort, resolved when the batch starts (what the admin saw counted is what is acted on). Each
-account goes through the normal service, so each one is audited and bumps its domain into the
-provisioning loop; one account failing never stops the others.
+chunk of accounts is one transaction of the batch services (mailbox_set_state_many,
+mailbox_delete_many): one audit row per account, one bump of the domain into the provisioning
+loop per chunk; one account failing never stops the others.
 """
 
 from __future__ import annotations
@@ -26,21 +27,21 @@ from jobs.services import job_advance, job_create, job_finish, job_start
 from mailboxes.models import Mailbox, MailboxState
 from mailboxes.rules import SERVICE_OFFERS
 from mailboxes.selectors import mailbox_list
-from mailboxes.services import mailbox_deactivate, mailbox_delete, mailbox_reactivate
+from mailboxes.services import mailbox_delete_many, mailbox_set_state_many
 from security.audit import Actor, audit_record
 
 log = logging.getLogger(__name__)
 
-# action -> (service, the state in which there is nothing to do, what the summary says of
-# the accounts done and of those skipped)
-ACTIONS: dict[str, tuple[Any, str | None, str, str]] = {
-    "deactivate": (mailbox_deactivate, MailboxState.DEACTIVATED, "deactivated", "deactivated"),
-    "reactivate": (mailbox_reactivate, MailboxState.ACTIVE, "reactivated", "active"),
-    "delete": (mailbox_delete, None, "deleted", "deleted"),  # gone: already deleted
+# action -> (the state in which there is nothing to do, what the summary says of the accounts
+# done and of those skipped)
+ACTIONS: dict[str, tuple[str | None, str, str]] = {
+    "deactivate": (MailboxState.DEACTIVATED, "deactivated", "deactivated"),
+    "reactivate": (MailboxState.ACTIVE, "reactivated", "active"),
+    "delete": (None, "deleted", "deleted"),  # gone: already deleted
 }
 MAX_PICKED = 10_000  # ticked rows come from one page; more is not a person's selection
 MAX_ERRORS_KEPT = 200  # per-account problems shown on the job page
-CHUNK = 500
+CHUNK = 250  # accounts per transaction: progress shows at each commit
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Tally:
             self.errors.append({"item": item, "message": message})
 
     def summary(self, action: str) -> str:
-        _, _, past, skipped = ACTIONS[action]
+        _, past, skipped = ACTIONS[action]
         parts = [f"{self.done} {past}"]
         if self.already:
             were = "was" if self.already == 1 else "were"
@@ -128,26 +129,26 @@ class Tally:
         return ", ".join(parts) + "."
 
 
-def _apply(action: str, actor: Actor, mailbox: Mailbox | None, tally: Tally, pk: int) -> bool:
-    """One account; True when it failed."""
-    service, target_state, _, _ = ACTIONS[action]
-    if mailbox is None:
-        if action == "delete":
-            tally.already += 1
-        else:
-            tally.fail(f"account #{pk}", "It no longer exists.")
-            return True
-        return False
-    if target_state is not None and mailbox.state == target_state:
-        tally.already += 1
-        return False
-    try:
-        service(actor=actor, mailbox=mailbox)
-    except ValidationError as exc:
-        tally.fail(mailbox.address, " ".join(exc.messages))
-        return True
-    tally.done += 1
-    return False
+def _apply_chunk(action: str, actor: Actor, domain: Domain, chunk: list[int], tally: Tally) -> int:
+    """One chunk in one transaction; returns how many of its accounts failed."""
+    if action == "delete":
+        outcome = mailbox_delete_many(actor=actor, domain=domain, ids=chunk)
+        outcome.unchanged += outcome.missing  # gone: already deleted
+        outcome.missing = []
+    else:
+        state = MailboxState(ACTIONS[action][0])
+        outcome = mailbox_set_state_many(actor=actor, domain=domain, ids=chunk, state=state)
+    tally.done += len(outcome.done)
+    tally.already += len(outcome.unchanged)
+    failed = 0
+    for pk in chunk:  # in the order the admin saw them
+        if pk in outcome.refused:
+            tally.fail(*outcome.refused[pk])
+            failed += 1
+    for pk in outcome.missing:
+        tally.fail(f"account #{pk}", "It no longer exists.")
+        failed += 1
+    return failed
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -156,8 +157,9 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
 
 
 def batch_run(job_id: str) -> None:
-    """Apply the job's action to each of its accounts, reporting progress after each one.
-    Run again after a lost worker, it skips what is already done (already in the state)."""
+    """Apply the job's action to its accounts, a chunk per transaction (one audit row per
+    account, one version bump per chunk), reporting progress after each chunk. Run again
+    after a lost worker, it skips what is already done (already in the state)."""
     job = Job.objects.select_related("domain", "domain__organization").filter(pk=job_id).first()
     if job is None or job.finished or job.domain is None:
         return
@@ -168,13 +170,8 @@ def batch_run(job_id: str) -> None:
     tally = Tally()
     try:
         for chunk in _chunks(ids):
-            found = Mailbox.objects.filter(domain=job.domain, pk__in=chunk).select_related(
-                "domain", "domain__organization"
-            )
-            by_id = {m.pk: m for m in found}
-            for pk in chunk:
-                failed = _apply(action, actor, by_id.get(pk), tally, pk)
-                job_advance(job_id, done=1, failed=int(failed))
+            failed = _apply_chunk(action, actor, job.domain, chunk, tally)
+            job_advance(job_id, done=len(chunk), failed=failed)
     except Exception:  # the job page must not stay "Running" forever
         log.exception("batch job %s stopped", job_id)
         summary = tally.summary(action) + " The batch stopped on an internal error."

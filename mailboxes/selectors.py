@@ -7,6 +7,13 @@ from django.db.models.expressions import OrderBy
 from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxState
 from mailboxes.validators import split_address
+from organizations.models import Organization
+
+
+def accounts_used(organization: Organization) -> int:
+    """The organization's accounts, from the counter mailboxes.services keeps (never a count
+    of its mailboxes: that grows with the organization)."""
+    return Organization.objects.values_list("account_count", flat=True).get(pk=organization.pk)
 
 
 def mailbox_by_address(address: str) -> Mailbox:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as conf
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from domains.models import Domain
@@ -16,22 +19,37 @@ from mailboxes.passwords import check_new_password, check_password_change, hash_
 from mailboxes.rules import may_exceed_plan, normalize_settings
 from mailboxes.signals import account_saved
 from mailboxes.validators import normalize_local_part
+from organizations.models import Organization
 from provisioning.services import domain_bump
-from security.audit import Actor, audit_record
+from security.audit import Actor, audit_event, audit_record, audit_record_many
 
 
 def _field_error(field: str, exc: ValidationError) -> ValidationError:
     return ValidationError({field: exc.messages})
 
 
-def _check_account_limit(domain: Domain) -> None:
-    plan = domain.organization.plan
-    if plan is None or plan.max_accounts is None:
-        return
-    used = Mailbox.objects.filter(domain__organization=domain.organization).count()
-    if used >= plan.max_accounts:
-        raise ValidationError(
-            {"local_part": f"The plan's limit of {plan.max_accounts} accounts is reached."}
+def _take_account_slot(domain: Domain) -> None:
+    """Count one more account on the organization, within its plan's limit.
+
+    One conditional UPDATE of the organization's row, whatever the organization's size. Two
+    creates racing for the last free account queue on that row: once the first commits, the
+    second's WHERE is checked again against the new count and matches nothing. Callers bump
+    the domain first: every account write takes the domain's row, then the organization's.
+    """
+    organization = domain.organization
+    plan = organization.plan
+    limit = plan.max_accounts if plan is not None else None
+    row = Organization.objects.filter(pk=organization.pk)
+    if limit is not None:
+        row = row.filter(account_count__lt=limit)
+    if not row.update(account_count=F("account_count") + 1):
+        raise ValidationError({"local_part": f"The plan's limit of {limit} accounts is reached."})
+
+
+def _release_account_slots(domain: Domain, count: int) -> None:
+    if count:
+        Organization.objects.filter(pk=domain.organization_id).update(
+            account_count=F("account_count") - count
         )
 
 
@@ -88,7 +106,8 @@ def mailbox_create(
         raise ValidationError({"quota": "The storage quota cannot be negative."})
     if Mailbox.objects.filter(domain=domain, local_part=local_part).exists():
         raise ValidationError({"local_part": f"{local_part}@{domain.name} already exists."})
-    _check_account_limit(domain)
+    version = domain_bump(domain)
+    _take_account_slot(domain)
 
     mailbox = Mailbox(
         domain=domain,
@@ -112,7 +131,7 @@ def mailbox_create(
     # Django would check them again with a query per constraint, half the cost of creating an
     # account (benchmarks/csv_import.py). The database still enforces them.
     mailbox.full_clean(validate_constraints=False)
-    _mark_changed(mailbox)
+    mailbox.changed_version = version
     mailbox.save()
     audit_record(
         actor=actor,
@@ -249,6 +268,7 @@ def mailbox_delete(*, actor: Actor, mailbox: Mailbox) -> None:
         before={"address": mailbox.address, "state": mailbox.state},
     )
     domain_bump(domain)
+    _release_account_slots(domain, 1)
     mailbox.delete()
 
 
@@ -273,3 +293,95 @@ def mailbox_expire_passwords(*, actor: Actor) -> int:
             )
         count += 1
     return count
+
+
+# --- many accounts at once (batch actions) ------------------------------------------------
+
+
+@dataclass
+class ManyOutcome:
+    """What a batch service did with each id it was given."""
+
+    done: list[int] = dataclasses.field(default_factory=list)
+    unchanged: list[int] = dataclasses.field(default_factory=list)  # already in the state asked for
+    missing: list[int] = dataclasses.field(default_factory=list)  # no such account (in this domain)
+    refused: dict[int, tuple[str, str]] = dataclasses.field(
+        default_factory=dict
+    )  # id -> (address, why)
+
+
+def _chunk_of(domain: Domain, ids: list[int]) -> dict[int, Mailbox]:
+    """The accounts read after the domain's bump: every account write bumps its domain first,
+    so holding the domain's row they cannot change under us."""
+    found = Mailbox.objects.filter(domain=domain, pk__in=ids)
+    return {m.pk: m for m in found}
+
+
+@transaction.atomic
+def mailbox_set_state_many(
+    *, actor: Actor, domain: Domain, ids: list[int], state: MailboxState
+) -> ManyOutcome:
+    """Deactivate or reactivate these accounts in one transaction: one audit row each (as
+    mailbox_deactivate/mailbox_reactivate write) and one version bump for them all."""
+    action = "mailbox.deactivate" if state == MailboxState.DEACTIVATED else "mailbox.reactivate"
+    version = domain_bump(domain)
+    accounts = _chunk_of(domain, ids)
+    outcome = ManyOutcome(missing=[pk for pk in ids if pk not in accounts])
+    events = []
+    for pk in ids:
+        mailbox = accounts.get(pk)
+        if mailbox is None:
+            continue
+        if mailbox.state == state:
+            outcome.unchanged.append(pk)
+            continue
+        events.append(
+            audit_event(
+                actor=actor,
+                action=action,
+                obj=mailbox,
+                organization=domain.organization,
+                before={"state": mailbox.state},
+                after={"state": state.value},
+            )
+        )
+        outcome.done.append(pk)
+    Mailbox.objects.filter(pk__in=outcome.done).update(
+        state=state, changed_version=version, updated_at=timezone.now()
+    )
+    audit_record_many(events)
+    return outcome
+
+
+@transaction.atomic
+def mailbox_delete_many(*, actor: Actor, domain: Domain, ids: list[int]) -> ManyOutcome:
+    """Delete these accounts in one transaction: one audit row each (as mailbox_delete writes),
+    one version bump, one change of the organization's count. The catch-all target is refused,
+    as by mailbox_delete."""
+    domain_bump(domain)
+    accounts = _chunk_of(domain, ids)
+    outcome = ManyOutcome(missing=[pk for pk in ids if pk not in accounts])
+    catchall = Domain.objects.values_list("catchall_target", flat=True).get(pk=domain.pk)
+    events = []
+    for pk in ids:
+        mailbox = accounts.get(pk)
+        if mailbox is None:
+            continue
+        if catchall and mailbox.address == catchall:
+            why = "It receives the domain's catch-all mail: choose another catch-all target first."
+            outcome.refused[pk] = (mailbox.address, why)
+            continue
+        events.append(
+            audit_event(
+                actor=actor,
+                action="mailbox.delete",
+                obj=mailbox,
+                organization=domain.organization,
+                before={"address": mailbox.address, "state": mailbox.state},
+            )
+        )
+        outcome.done.append(pk)
+    audit_record_many(events)
+    _release_account_slots(domain, len(outcome.done))
+    Mailbox.objects.filter(pk__in=outcome.done).delete()
+    return outcome

@@ -4,8 +4,10 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
+from tempusmail.validators import PlainTextModel
 
-class Plan(models.Model):
+
+class Plan(PlainTextModel, models.Model):
     """What a provider sells an organization: the services it may offer and its limits."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -40,12 +42,17 @@ class Plan(models.Model):
         return self.name
 
 
-class Organization(models.Model):
+class Organization(PlainTextModel, models.Model):
     """A tenant: a customer of the provider, owning domains."""
 
     name = models.CharField(max_length=200, unique=True)
     plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
+    # How many accounts the organization has, kept by mailboxes.services in the transaction
+    # that creates or deletes one: the plan's limit is checked with one conditional UPDATE of
+    # this row (constant cost, and it serialises two creates racing for the last free account)
+    # instead of counting every mailbox of the organization.
+    account_count = models.PositiveIntegerField(default=0, editable=False)
     # Forced two-factor login for the organization's members and its accounts' owners; the
     # grace period (also used by the domain and account policies) runs from their first login.
     force_2fa = models.BooleanField("Require two-factor login", default=False)

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from domains.models import Domain
-from mailboxes.models import Mailbox
+from mailboxes.selectors import accounts_used
 from mailboxes.validators import (
     normalize_local_part,
 )
@@ -135,7 +135,6 @@ def account_limit_reached(domain: Domain) -> str:
     plan = domain.organization.plan
     if plan is None or plan.max_accounts is None:
         return ""
-    used = Mailbox.objects.filter(domain__organization=domain.organization).count()
-    if used < plan.max_accounts:
+    if accounts_used(domain.organization) < plan.max_accounts:
         return ""
     return f"The plan's limit of {plan.max_accounts} accounts is reached."
