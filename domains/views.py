@@ -16,6 +16,7 @@ from organizations.access import (
     get_organization_for_request,
     sees_whole_organization,
 )
+from provisioning.advice import START_SERVERS, node_advice
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
 
@@ -70,6 +71,10 @@ def domain_activate(request: HttpRequest, organization_id: int) -> HttpResponse:
 @login_required
 def domain_provisioning(request: HttpRequest, domain_id: int) -> HttpResponse:
     domain = get_domain_for_request(request, domain_id)
-    return render(
-        request, "domains/domain_provisioning.html", {"domain": domain, "tab": "provisioning"}
-    )
+    context = {
+        "domain": domain,
+        "tab": "provisioning",
+        "advice": node_advice(domain),
+        "start_servers": START_SERVERS,
+    }
+    return render(request, "domains/domain_provisioning.html", context)

@@ -123,3 +123,21 @@ def domains_to_resend() -> list[tuple[int, bool]]:
         if sent_at is None or sent_at < now - timedelta(seconds=retry_delay(failures))
     ]
     return [(pk, False) for pk in unsent] + [(pk, True) for pk in due]
+
+
+def local_mode() -> bool:
+    """`make run`: tasks run eagerly in the panel's process and the panel's machine is the
+    mail node; no worker, no beat, so nothing retries a failed apply on its own."""
+    return bool(settings.CELERY_TASK_ALWAYS_EAGER)
+
+
+def apply_lagging_now() -> tuple[int, list[str]]:
+    """Send every lagging domain again, now, whatever its backoff (`mailstack start` in local
+    mode: the mail servers just came up, so what failed before may apply now).
+
+    Returns (domains sent, "name: error" of those that still failed)."""
+    lagging = list(Domain.objects.lagging().values_list("pk", flat=True))
+    for domain_id in lagging:
+        dispatch(domain_id, force=True)  # eager: applied before this returns
+    still = Domain.objects.lagging().filter(pk__in=lagging).exclude(apply_error="")
+    return len(lagging), [f"{d.name}: {d.apply_error}" for d in still]

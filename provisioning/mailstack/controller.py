@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from provisioning.node.files import MAP_SUFFIX, atomic_write, write_map
+from provisioning.node.files import MAP_SUFFIX, atomic_write, postmap, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
 from provisioning.node.refusals import ensure_database as ensure_refusals_db
@@ -322,7 +322,7 @@ class MailStack:
             if source.exists():
                 # The agent's source without an index of this type (MAILNODE_MAP_TYPE was
                 # changed): index it in place; postmap leaves the source alone.
-                _postmap(f"{self.map_type}:{source}")
+                postmap(f"{self.map_type}:{source}", p.maps_dir)
             else:
                 write_map(p.maps_dir, name, "", map_type=self.map_type)
         if not p.dovecot_masters.exists():
@@ -596,12 +596,6 @@ def _edit_alternate_config_dirs(config_dir: Path, *, add: bool) -> None:
         else:
             _postconf("-X", "alternate_config_directories")
         _cool_down(main_cf)
-
-
-def _postmap(table: str) -> None:
-    result = subprocess.run([_binary("postmap"), table], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise MailStackError(f"postmap {table} failed: {result.stderr.strip()}")
 
 
 def _postconf(*args: str) -> str:

@@ -91,6 +91,36 @@ def postmap_binary() -> str:
     return found
 
 
+# postmap reads a main.cf before anything else and refuses to run without one. The system's
+# (/etc/postfix/main.cf) is missing after Debian's "No configuration" install, and is edited
+# by `mailstack start`; the node's own (postfix/main.cf) exists only once the mail servers
+# were started. So postmap always reads this one, which the node writes for it alone.
+POSTMAP_MAIN_CF = "compatibility_level = 3.7\n"
+
+
+def postmap_config_dir(maps_dir: Path) -> Path:
+    """The node's config directory for postmap (<node>/postfix/postmap/), made if missing."""
+    config = maps_dir.parent / "postmap"
+    main_cf = config / "main.cf"
+    if atomic_write(main_cf, POSTMAP_MAIN_CF, mode=0o644, group="root"):
+        # Postfix pauses up to ~2 s on a main.cf younger than a second (an editor may still
+        # be writing it); ours is complete, so date it in the past.
+        past = time.time() - 2
+        os.utime(main_cf, (past, past))
+    return config
+
+
+def postmap(table: str, maps_dir: Path) -> None:
+    """Index table ("<type>:<path>") with the node's own postmap configuration."""
+    config = postmap_config_dir(maps_dir)
+    try:
+        subprocess.run(
+            [postmap_binary(), "-c", str(config), table], check=True, capture_output=True, text=True
+        )
+    except subprocess.CalledProcessError as exc:
+        raise NodeFileError(f"postmap {table} failed: {exc.stderr.strip()}") from exc
+
+
 def write_map(maps_dir: Path, name: str, text: str, *, map_type: str) -> bool:
     """Write a Postfix map's source and its indexed form; False when nothing changed."""
     suffix = MAP_SUFFIX[map_type]
@@ -106,19 +136,7 @@ def write_map(maps_dir: Path, name: str, text: str, *, map_type: str) -> bool:
     staging = maps_dir / f".new.{name}"
     atomic_write(staging, text, mode=0o644, group="root", force=True)
     try:
-        # The node's own main.cf when there is one: /etc/postfix/main.cf may have just been
-        # edited (mailstack start registers its folder there), and Postfix pauses up to ~2 s
-        # on a main.cf younger than a second.
-        config = maps_dir.parent
-        use_config = ["-c", str(config)] if (config / "main.cf").exists() else []
-        subprocess.run(
-            [postmap_binary(), *use_config, f"{map_type}:{staging}"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except subprocess.CalledProcessError as exc:
-        raise NodeFileError(f"postmap {name} failed: {exc.stderr.strip()}") from exc
+        postmap(f"{map_type}:{staging}", maps_dir)
     finally:
         staging.unlink(missing_ok=True)
     os.rename(maps_dir / f".new.{name}{suffix}", indexed)

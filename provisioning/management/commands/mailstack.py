@@ -6,9 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from provisioning.mailstack.controller import MailStack, MailStackError
 from provisioning.node.files import NodeFileError
+from provisioning.services import apply_lagging_now, local_mode
 
 
 class Command(BaseCommand):
@@ -46,12 +48,28 @@ class Command(BaseCommand):
 
     def _start(self, stack: MailStack, *, as_json: bool) -> None:
         ports = stack.start()
+        sent, failed = self._catch_up(stack)
         if as_json:
             self.stdout.write(json.dumps({"root": str(stack.root), "ports": ports}))
-            return
-        for name, port in ports.items():
-            self.stdout.write(f"{name} 127.0.0.1:{port}")
-        self.stdout.write(f"state dir {stack.root}")
+        else:
+            for name, port in ports.items():
+                self.stdout.write(f"{name} 127.0.0.1:{port}")
+            self.stdout.write(f"state dir {stack.root}")
+            if sent:
+                self.stdout.write(f"applied {sent - len(failed)} of {sent} waiting domain(s)")
+        for line in failed:
+            self.stderr.write(f"still failing: {line}")
+
+    def _catch_up(self, stack: MailStack) -> tuple[int, list[str]]:
+        """Local mode (`make run`) has no beat to retry what the node could not apply while
+        the servers were down: apply it now. Elsewhere (a worker, a separate mail node with
+        no database) the reconcile task does this."""
+        if not local_mode() or stack.root != Path(settings.MAILNODE_DIR).resolve():
+            return 0, []
+        try:
+            return apply_lagging_now()
+        except DatabaseError:  # started before `migrate`: there is nothing to apply yet
+            return 0, []
 
     def _status(self, stack: MailStack, *, as_json: bool) -> None:
         status = stack.status()
