@@ -32,7 +32,7 @@ from mailboxes.account_forms import (
 )
 from mailboxes.models import Mailbox
 from mailboxes.rules import may_exceed_plan, raises_above_plan
-from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
+from mailboxes.sending import sent_for_mailboxes, unavailable_note
 from mailboxes.services import (
     mailbox_deactivate,
     mailbox_delete,
@@ -122,7 +122,9 @@ def mailbox_detail(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 
     def sent(mailbox: Mailbox) -> dict[str, Any]:
         counts = sent_for_mailboxes([mailbox], mailbox.domain)
-        return {"sent": counts[mailbox.pk] if counts else None, "sent_unavailable": UNAVAILABLE}
+        if counts is None:
+            return {"sent": None, "sent_unavailable": unavailable_note(mailbox.domain.node)}
+        return {"sent": counts[mailbox.pk], "sent_unavailable": ""}
 
     def sensitive(request: HttpRequest, mailbox: Mailbox, changes: dict[str, Any]) -> str:
         actor = Actor.for_request(request)

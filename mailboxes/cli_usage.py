@@ -33,7 +33,7 @@ def usage_report(mailbox: Mailbox) -> dict[str, Any]:
         plan_maximums(domain.organization.plan),
     )
     address = mailbox.address
-    day, hour = sent_counts([address], DAY), sent_counts([address], HOUR)
+    day, hour = sent_counts([mailbox.pk], DAY), sent_counts([mailbox.pk], HOUR)
     last_login = usage.last_login_at if usage else None
     return {
         "address": address,
@@ -43,8 +43,8 @@ def usage_report(mailbox: Mailbox) -> dict[str, Any]:
         "last_login_at": last_login.isoformat() if last_login else None,
         "last_login_protocol": (usage.last_login_protocol or None) if usage else None,
         "reported_at": usage.updated_at.isoformat() if usage else None,
-        "sent_24h": day[address] if day is not None else None,
-        "sent_1h": hour[address] if hour is not None else None,
+        "sent_24h": day[mailbox.pk] if day is not None else None,
+        "sent_1h": hour[mailbox.pk] if hour is not None else None,
         "sent_error": UNAVAILABLE if day is None or hour is None else "",
         "daily_limit": limits["daily_send_limit"],
         "hourly_limit": limits["hourly_send_limit"],

@@ -3,8 +3,9 @@
 The policy service on every mail node writes the counters (provisioning/sent_counter.py); the
 panel only reads them: the account list (one pipelined round trip per page of rows), the
 account page, `manage.py mailbox usage`, and the periodic refresh of MailboxUsage.sent_24h
-that the list sorts on (provisioning/usage.py). Redis being away never breaks a page: the
-readers get None and show a dash that says why.
+that the list sorts on (provisioning/usage.py). Counters are keyed by mailbox id (a re-created
+address starts at zero). Redis being away never breaks a page: the readers get None and show a dash
+that says why, and whether the domain's node counts on its own meanwhile (unavailable_note).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from mailboxes.rules import (
     ACCOUNT_LIMIT_FIELDS,
@@ -28,6 +30,7 @@ from tempusmail.redis_clients import panel_redis
 if TYPE_CHECKING:
     from domains.models import Domain
     from mailboxes.models import Mailbox
+    from provisioning.models import MailNode
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +44,29 @@ def sending_redis() -> Any:
     return panel_redis(settings.SENDING_REDIS_URL)
 
 
-def sent_counts(addresses: Iterable[str], seconds: int = DAY) -> dict[str, int] | None:
-    """{address: messages sent in the last `seconds`}, or None if Redis cannot be read."""
+def sent_counts(mailbox_ids: Iterable[int], seconds: int = DAY) -> dict[int, int] | None:
+    """{mailbox id: messages sent in the last `seconds`}, or None if Redis cannot be read."""
     import redis
 
     try:
         return sent_in_window(
-            sending_redis(), settings.SENDING_REDIS_PREFIX, addresses, seconds=seconds
+            sending_redis(), settings.SENDING_REDIS_PREFIX, mailbox_ids, seconds=seconds
         )
     except (redis.RedisError, OSError) as exc:
         log.warning("sent counters unavailable: %s", exc)
         return None
+
+
+def unavailable_note(node: MailNode | None) -> str:
+    """Why the counts are missing; and, when the node last reported that its policy service
+    counts on its own (provisioning/policy/fallback.py), since when."""
+    if node is None or node.policy_fallback_since is None:
+        return UNAVAILABLE
+    at = timezone.localtime(node.policy_fallback_since).strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"{UNAVAILABLE} Mail node {node.name} has counted sent mail on its own since {at}: "
+        "limits still apply there, and its counts are added here once Redis is back."
+    )
 
 
 @dataclass(frozen=True)
@@ -98,25 +113,22 @@ def sent_for_mailboxes(mailboxes: Iterable[Mailbox], domain: Domain) -> dict[int
     only if an account among them has an hourly limit."""
     maximums = plan_maximums(domain.organization.plan)
     defaults = {f: getattr(domain, f) for f in DOMAIN_LIMIT_FIELDS}
-    rows = {
-        f"{m.local_part}@{domain.name}": (m.pk, effective_limits(_own(m), defaults, maximums))
-        for m in mailboxes
-    }
+    rows = {m.pk: effective_limits(_own(m), defaults, maximums) for m in mailboxes}
     day = sent_counts(rows, DAY)
     if day is None:
         return None
-    hourly = [address for address, (_, limits) in rows.items() if limits["hourly_send_limit"]]
+    hourly = [pk for pk, limits in rows.items() if limits["hourly_send_limit"]]
     hour = sent_counts(hourly, HOUR) if hourly else {}
     if hour is None:
         return None
     return {
         pk: SentCount(
-            day=day[address],
-            hour=hour.get(address),
+            day=day[pk],
+            hour=hour.get(pk),
             daily_limit=limits["daily_send_limit"],
             hourly_limit=limits["hourly_send_limit"],
         )
-        for address, (pk, limits) in rows.items()
+        for pk, limits in rows.items()
     }
 
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from mailboxes.selectors import SORTS, STATUS_FILTERS, MailboxListRows
-from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
+from mailboxes.sending import sent_for_mailboxes, unavailable_note
 from organizations.access import can_change_domain, get_domain_for_request
 
 PAGE_SIZE = 50
@@ -33,7 +33,7 @@ def mailbox_list_view(request: HttpRequest, domain_id: int) -> HttpResponse:
             "tab": "accounts",
             "page_obj": page_obj,
             "rows": [(m, sent.get(m.pk) if sent else None) for m in page_obj.object_list],
-            "sent_unavailable": UNAVAILABLE if sent is None else "",
+            "sent_unavailable": unavailable_note(domain.node) if sent is None else "",
             "query": query,
             "status": status,
             "sort": sort,

@@ -13,6 +13,10 @@ class MailNode(models.Model):
         validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits, '-'.")],
     )
     description = models.CharField(max_length=200, blank=True)
+    # The node's policy service, as its last usage report said (provisioning/policy/status.py):
+    # since when it counts sent mail on its own because the counters' Redis is unreachable.
+    policy_fallback_since = models.DateTimeField(null=True, blank=True)
+    policy_reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -7,12 +7,14 @@ beat:          reconcile -> provision_domain for whatever lags behind
 Usage and retention (provisioning/usage.py, provisioning/node/usage.py):
 beat / `provision usage`: request_usage_reports -> report_usage on every node queue
 node queue:    report_usage -> (read Redis) -> record_usage on the panel queue
+                            -> (read policy/state/status.json) -> record_policy_status
 beat:          request_trash_purge -> purge_trash on every node queue
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from celery import shared_task
@@ -90,6 +92,7 @@ def report_usage(node_name: str) -> int:
 
     from provisioning.node.paths import NodePaths
     from provisioning.node.usage import UsageStore, node_usage
+    from provisioning.policy.status import read_status
 
     paths = NodePaths(settings.MAILNODE_DIR)
     # The Redis `mailstack start` configured Dovecot with; the settings when it never ran here.
@@ -97,6 +100,11 @@ def report_usage(node_name: str) -> int:
         url=settings.MAILNODE_REDIS_URL, prefix=settings.MAILNODE_REDIS_PREFIX
     )
     rows = [row.to_json() for row in node_usage(paths, store)]
+    # The policy service's status file: is this node counting sent mail on its own?
+    status = read_status(paths.policy_state_dir)
+    record_policy_status.apply_async(
+        args=[node_name, asdict(status) if status else None], queue=PANEL_QUEUE
+    )
     for start in range(0, len(rows), USAGE_ROWS_PER_MESSAGE):
         record_usage.apply_async(
             args=[rows[start : start + USAGE_ROWS_PER_MESSAGE]],
@@ -110,6 +118,11 @@ def report_usage(node_name: str) -> int:
 @shared_task(name="provisioning.tasks.record_usage")
 def record_usage(rows: list[dict[str, Any]]) -> int:
     return usage.record_usage(rows)
+
+
+@shared_task(name="provisioning.tasks.record_policy_status")
+def record_policy_status(node_name: str, status: dict[str, Any] | None) -> bool:
+    return usage.record_policy_status(node_name, status)
 
 
 @shared_task(name="provisioning.tasks.request_trash_purge")

@@ -6,7 +6,9 @@ beat ── request_usage_reports ─> report_usage(node)      [queue node.<name
 beat ── request_trash_purge ───> purge_trash()            [queue node.<name>, per MailNode]
 
 The same beat task copies the policy service's "sent" counters (one Redis for all nodes) into
-MailboxUsage.sent_24h, which the account list sorts on (refresh_sent_counts).
+MailboxUsage.sent_24h, which the account list sorts on (refresh_sent_counts). With its usage,
+a node reports its policy service's status (record_policy_status: MailNode.policy_*), which
+needs neither the counters' Redis nor the service to be reachable from the panel.
 """
 
 from __future__ import annotations
@@ -121,6 +123,20 @@ def record_usage(rows: Sequence[dict[str, Any]]) -> int:
     return stored
 
 
+def record_policy_status(node_name: str, status: dict[str, Any] | None) -> bool:
+    """Store what a node's policy service last said (provisioning/policy/status.py JSON, None:
+    no status file there); False for a node the panel does not know."""
+    since = status.get("fallback_since") if status else None
+    return bool(
+        MailNode.objects.filter(name=node_name).update(
+            policy_fallback_since=(
+                datetime.fromtimestamp(since, tz=UTC) if isinstance(since, int | float) else None
+            ),
+            policy_reported_at=timezone.now(),
+        )
+    )
+
+
 def nodes_awaiting_report(nodes: Iterable[MailNode], since: datetime) -> list[MailNode]:
     """Those of the nodes, among the ones holding accounts, with no usage stored since `since`.
 
@@ -157,21 +173,19 @@ def refresh_sent_counts() -> int | None:
         batch = list(
             MailboxUsage.objects.filter(pk__gt=last)
             .order_by("pk")
-            .values_list("pk", "mailbox__local_part", "mailbox__domain__name", "sent_24h")[
-                :SENT_BATCH
-            ]
+            .values_list("pk", "mailbox_id", "sent_24h")[:SENT_BATCH]
         )
         if not batch:
             return changed
         last = batch[-1][0]
-        counts = sent_counts(f"{local}@{domain}" for _, local, domain, _ in batch)
+        counts = sent_counts(mailbox_id for _, mailbox_id, _ in batch)
         if counts is None:
             return None
         # One UPDATE per distinct count: most accounts share a few small values (0 above all),
         # and a CASE per row (bulk_update) costs 10x more at 20k changed rows.
         stale: dict[int, list[int]] = defaultdict(list)
-        for pk, local, domain, stored in batch:
-            if (count := counts[f"{local}@{domain}"]) != stored:
+        for pk, mailbox_id, stored in batch:
+            if (count := counts[mailbox_id]) != stored:
                 stale[count].append(pk)
         for count, pks in stale.items():
             for start in range(0, len(pks), RESOLVE_BATCH):

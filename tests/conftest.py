@@ -76,6 +76,9 @@ def _sent_counters_in_test_redis() -> None:
     settings.SENDING_REDIS_URL = os.environ.get(
         "TEST_SENDING_REDIS_URL", "redis://127.0.0.1:6379/11"
     )
+    # Counters are keyed by mailbox id, and every session's test database starts its ids at 1
+    # again: a prefix per session keeps an earlier run's counts (kept 24 h) out of this one.
+    settings.SENDING_REDIS_PREFIX = f"tm-test-{os.getpid()}-{int(time.time())}/"
 
 
 @pytest.fixture(scope="session", autouse=True)

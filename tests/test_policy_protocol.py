@@ -21,12 +21,14 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from provisioning.node.agent import NodeAgent
-from provisioning.node.limits import SendingLimits, parse_limits, render_limits
+from provisioning.node.limits import Sender, SendingLimits, parse_limits, render_limits
 from provisioning.node.paths import NodePaths
 from provisioning.node.render import RenderError
 from provisioning.node.state import AccountState, DomainState
 from provisioning.policy.counters import SentCounters
-from provisioning.policy.decide import UNAVAILABLE, Policy
+from provisioning.policy.decide import Policy
+from provisioning.policy.fallback import Counters
+from provisioning.policy.fallback_store import FallbackStore
 from provisioning.policy.limits_table import LimitsTable
 from provisioning.policy.protocol import DUNNO, MalformedRequest, parse_request, reply
 from provisioning.policy.server import serve
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 H = "$6$saltsalt$" + "b" * 86
 DOMAIN = "example.test"
 ALICE = f"alice@{DOMAIN}"
+ALICE_ID = 1  # her mailbox id: the name of her counter
 
 
 def request(**attrs: str | int) -> bytes:
@@ -92,7 +95,7 @@ def test_a_reply_is_one_line_whatever_its_text() -> None:
 # --- the limits files ----------------------------------------------------------------------
 
 
-def test_limits_render_only_accounts_with_a_limit_and_parse_back() -> None:
+def test_limits_render_every_account_with_its_id_and_parse_back() -> None:
     state = domain(
         AccountState(1, "alice", H, hourly_limit=5, daily_limit=50, max_recipients=10),
         AccountState(2, "bob", H),
@@ -101,10 +104,17 @@ def test_limits_render_only_accounts_with_a_limit_and_parse_back() -> None:
     text = render_limits(state)
     assert text is not None
     assert parse_limits(text) == {
-        "alice": SendingLimits(5, 50, 10),
-        "carol": SendingLimits(0, 7, 0),
+        "alice": Sender(1, SendingLimits(5, 50, 10)),
+        "bob": Sender(2, None),  # no limit, but an id to count under
+        "carol": Sender(3, SendingLimits(0, 7, 0)),
     }
-    assert render_limits(domain(AccountState(2, "bob", H))) is None
+    assert render_limits(domain()) is None
+
+
+def test_a_limits_file_from_before_ids_is_still_read() -> None:
+    assert parse_limits('{"accounts": {"Alice": [0, 3, 0]}}') == {
+        "alice": Sender(None, SendingLimits(0, 3, 0))
+    }
 
 
 @pytest.mark.parametrize("bad", [-1, True, "5", 1.5, 10**9])
@@ -114,7 +124,17 @@ def test_a_limit_that_is_not_a_count_is_refused(bad: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["[]", "{}", '{"accounts": {"a": [1, 2]}}', '{"accounts": {"a": [1, -2, 3]}}', "{"]
+    "text",
+    [
+        "[]",
+        "{}",
+        '{"accounts": {"a": [1, 2]}}',
+        '{"accounts": {"a": [1, -2, 3]}}',
+        "{",
+        '{"version": 2, "accounts": {"a": [1, 2, 3]}}',
+        '{"version": 3, "accounts": {}}',
+        '{"version": 2, "accounts": {"a": [true, 0, 0, 0]}}',
+    ],
 )
 def test_parse_limits_refuses_what_render_limits_never_writes(text: str) -> None:
     with pytest.raises(ValueError):
@@ -126,11 +146,13 @@ def test_the_agent_writes_a_limits_file_per_domain_and_removes_it(tmp_path: Path
     path = agent.paths.policy_limits_dir / f"{DOMAIN}.json"
     result = agent.apply_domain(domain(AccountState(1, "alice", H, daily_limit=3)))
     assert "policy/limits.d/example.test.json" in result.written
-    assert parse_limits(path.read_text()) == {"alice": SendingLimits(0, 3, 0)}
+    assert parse_limits(path.read_text()) == {"alice": Sender(1, SendingLimits(0, 3, 0))}
     assert path.stat().st_mode & 0o777 == 0o644  # the service runs unprivileged
     again = agent.apply_domain(domain(AccountState(1, "alice", H, daily_limit=3), version=2))
     assert again.written == []
     agent.apply_domain(domain(AccountState(1, "alice", H), version=3))
+    assert parse_limits(path.read_text()) == {"alice": Sender(1, None)}  # the id stays
+    agent.apply_domain(domain(version=4))
     assert not path.exists()
 
 
@@ -145,39 +167,40 @@ def test_a_bad_limit_writes_nothing(tmp_path: Path) -> None:
 
 
 def write_limits(folder: Path, accounts: dict[str, list[int]], name: str = DOMAIN) -> None:
+    """As the agent writes them: {local part: [id, per hour, per day, recipients]}."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{name}.tmp"
-    tmp.write_text(json.dumps({"accounts": accounts}))
+    tmp.write_text(json.dumps({"version": 2, "accounts": accounts}))
     tmp.rename(folder / f"{name}.json")  # as the agent does: a new inode
 
 
 def test_the_table_reads_a_domain_file_and_follows_its_changes(tmp_path: Path) -> None:
     table = LimitsTable(tmp_path, recheck=0)
     assert table.lookup(ALICE) is None  # no file yet
-    write_limits(tmp_path, {"alice": [1, 2, 3]})
-    assert table.lookup(ALICE) == SendingLimits(1, 2, 3)
+    write_limits(tmp_path, {"alice": [ALICE_ID, 1, 2, 3]})
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(1, 2, 3))
     assert table.lookup(f"bob@{DOMAIN}") is None
-    write_limits(tmp_path, {"alice": [0, 9, 0]})
-    assert table.lookup(ALICE) == SendingLimits(0, 9, 0)
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 9, 0]})
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(0, 9, 0))
     (tmp_path / f"{DOMAIN}.json").unlink()
     assert table.lookup(ALICE) is None
 
 
 def test_the_table_checks_a_file_at_most_every_recheck_seconds(tmp_path: Path) -> None:
     table = LimitsTable(tmp_path, recheck=3600)
-    write_limits(tmp_path, {"alice": [1, 2, 3]})
-    assert table.lookup(ALICE) == SendingLimits(1, 2, 3)
-    write_limits(tmp_path, {"alice": [0, 9, 0]})
-    assert table.lookup(ALICE) == SendingLimits(1, 2, 3)  # not stat()ed again yet
+    write_limits(tmp_path, {"alice": [ALICE_ID, 1, 2, 3]})
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(1, 2, 3))
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 9, 0]})
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(1, 2, 3))  # not stat()ed again yet
 
 
 def test_a_broken_file_keeps_the_limits_read_before(tmp_path: Path) -> None:
     table = LimitsTable(tmp_path, recheck=0)
-    write_limits(tmp_path, {"alice": [1, 2, 3]})
-    assert table.lookup(ALICE) == SendingLimits(1, 2, 3)
+    write_limits(tmp_path, {"alice": [ALICE_ID, 1, 2, 3]})
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(1, 2, 3))
     (tmp_path / ".x").write_text("{broken")
     (tmp_path / ".x").rename(tmp_path / f"{DOMAIN}.json")
-    assert table.lookup(ALICE) == SendingLimits(1, 2, 3)
+    assert table.lookup(ALICE) == Sender(ALICE_ID, SendingLimits(1, 2, 3))
 
 
 @pytest.mark.parametrize("user", ["alice", "alice@../etc", "alice@.hidden", "a@b/c", "@"])
@@ -212,7 +235,12 @@ def run_policy(
     folder: Path, redis_url: str, prefix: str, steps: Callable[[Decide], Awaitable[None]]
 ) -> None:
     async def main() -> None:
-        counters = SentCounters(redis_url, prefix, timeout=0.5)
+        counters = Counters(
+            SentCounters(redis_url, prefix, timeout=0.5),
+            FallbackStore(folder / ".fallback.sqlite3"),
+            status_dir=folder,
+        )
+        counters.start()
         try:
             await steps(Policy(LimitsTable(folder, recheck=0), counters).decide)
         finally:
@@ -229,7 +257,7 @@ async def send_message(decide: Decide, instance: str, recipients: int = 1) -> li
 
 
 def test_message_n_plus_one_is_refused_at_rcpt(tmp_path: Path, prefix: str) -> None:
-    write_limits(tmp_path, {"alice": [0, 3, 0]})
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 3, 0]})
 
     async def steps(decide: Decide) -> None:
         for n in range(3):
@@ -242,11 +270,11 @@ def test_message_n_plus_one_is_refused_at_rcpt(tmp_path: Path, prefix: str) -> N
 
     run_policy(tmp_path, settings.SENDING_REDIS_URL, prefix, steps)
     client = redis.Redis.from_url(settings.SENDING_REDIS_URL)
-    assert sent_in_window(client, prefix, [ALICE]) == {ALICE: 3}
+    assert sent_in_window(client, prefix, [ALICE_ID]) == {ALICE_ID: 3}
 
 
 def test_the_hourly_limit_and_the_address_case(tmp_path: Path, prefix: str) -> None:
-    write_limits(tmp_path, {"alice": [1, 100, 0]})
+    write_limits(tmp_path, {"alice": [ALICE_ID, 1, 100, 0]})
 
     async def steps(decide: Decide) -> None:
         assert await decide(rcpt(user="Alice@Example.TEST", instance="m1")) == DUNNO
@@ -259,7 +287,7 @@ def test_the_hourly_limit_and_the_address_case(tmp_path: Path, prefix: str) -> N
 
 
 def test_recipients_beyond_the_limit_are_refused_per_message(tmp_path: Path, prefix: str) -> None:
-    write_limits(tmp_path, {"alice": [0, 0, 2]})
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 0, 2]})
 
     async def steps(decide: Decide) -> None:
         first = [await decide(rcpt(instance="m1")) for _ in range(3)]
@@ -273,13 +301,15 @@ def test_recipients_beyond_the_limit_are_refused_per_message(tmp_path: Path, pre
 
     run_policy(tmp_path, settings.SENDING_REDIS_URL, prefix, steps)
     client = redis.Redis.from_url(settings.SENDING_REDIS_URL)
-    (member,) = client.zrange(sent_key(prefix, ALICE), 0, -1)
+    (member,) = client.zrange(sent_key(prefix, ALICE_ID), 0, -1)
     assert member_recipients(member) == 2  # one message, two recipients
 
 
-def test_unauthenticated_and_unlimited_clients_get_dunno_and_are_counted_if_known(
+def test_unauthenticated_and_unlimited_clients_get_dunno_and_are_counted_by_id(
     tmp_path: Path, prefix: str
 ) -> None:
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 0, 0]})  # no limit, but her id
+
     async def steps(decide: Decide) -> None:
         assert await decide(request(protocol_state="RCPT", sasl_username="")) == DUNNO
         assert await decide(request(protocol_state="RCPT")) == DUNNO
@@ -289,14 +319,32 @@ def test_unauthenticated_and_unlimited_clients_get_dunno_and_are_counted_if_know
 
     run_policy(tmp_path, settings.SENDING_REDIS_URL, prefix, steps)
     client = redis.Redis.from_url(settings.SENDING_REDIS_URL)
-    assert sent_in_window(client, prefix, [ALICE]) == {ALICE: 1}
-    assert client.ttl(sent_key(prefix, ALICE)) > 86400  # the key goes away when idle
+    assert sent_in_window(client, prefix, [ALICE_ID]) == {ALICE_ID: 1}
+    assert not client.exists(sent_key(prefix, ALICE))  # not under her address
+    assert client.ttl(sent_key(prefix, ALICE_ID)) > 86400  # the key goes away when idle
+
+
+def test_a_sender_the_limits_files_do_not_know_is_counted_by_address(
+    tmp_path: Path, prefix: str
+) -> None:
+    # Only a file written before ids were in it (or none at all) leaves a sender without id.
+    (tmp_path / f"{DOMAIN}.json").write_text('{"accounts": {"alice": [0, 1, 0]}}')
+
+    async def steps(decide: Decide) -> None:
+        assert await send_message(decide, "m1") == [DUNNO, DUNNO]
+        assert b"Daily sending limit reached" in await decide(rcpt(instance="m2"))
+        assert await decide(end(user=f"bob@{DOMAIN}", instance="m4")) == DUNNO
+
+    run_policy(tmp_path, settings.SENDING_REDIS_URL, prefix, steps)
+    client = redis.Redis.from_url(settings.SENDING_REDIS_URL)
+    bob = f"bob@{DOMAIN}"
+    assert sent_in_window(client, prefix, [ALICE, bob]) == {ALICE: 1, bob: 1}
 
 
 def test_old_messages_leave_the_window_and_the_key(tmp_path: Path, prefix: str) -> None:
-    write_limits(tmp_path, {"alice": [0, 1, 0]})
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 1, 0]})
     client = redis.Redis.from_url(settings.SENDING_REDIS_URL)
-    key = sent_key(prefix, ALICE)
+    key = sent_key(prefix, ALICE_ID)
     client.zadd(key, {"old:1:x": time.time() - 86400 - 5})
 
     async def steps(decide: Decide) -> None:
@@ -322,17 +370,26 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
-def test_without_redis_every_check_and_count_is_a_temporary_refusal(tmp_path: Path) -> None:
-    write_limits(tmp_path, {"alice": [0, 5, 2]})
+def test_without_redis_the_limits_apply_to_the_nodes_own_count(tmp_path: Path) -> None:
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 2, 2], "bob": [2, 0, 0, 0]})
+    bob = f"bob@{DOMAIN}"
 
     async def steps(decide: Decide) -> None:
-        assert await decide(rcpt()) == UNAVAILABLE
-        assert await decide(end()) == UNAVAILABLE
-        assert await decide(rcpt(user=f"bob@{DOMAIN}")) == DUNNO  # no limit: nothing to check
-        assert await decide(end(user=f"bob@{DOMAIN}")) == UNAVAILABLE  # but not counted
+        assert await send_message(decide, "m1", recipients=2) == [DUNNO] * 3
+        assert await send_message(decide, "m2") == [DUNNO, DUNNO]
+        refused = await decide(rcpt(instance="m3"))
+        assert refused == (  # the real reason, as with Redis: she did send two
+            b"action=550 5.7.1 Daily sending limit reached: alice@example.test may send "
+            b"2 messages in 24 hours\n\n"
+        )
+        for n in range(3):  # no limit: sends as usual
+            assert await decide(rcpt(user=bob, instance=f"b{n}")) == DUNNO
+            assert await decide(end(user=bob, instance=f"b{n}")) == DUNNO
 
     run_policy(tmp_path, f"redis://127.0.0.1:{closed_port()}/0", "x/", steps)
-    assert UNAVAILABLE.startswith(b"action=DEFER_IF_PERMIT 4.3.0 Sending limits cannot be checked")
+    store = FallbackStore(tmp_path / ".fallback.sqlite3")
+    assert store.count(str(ALICE_ID), 0) == 2 and store.count("2", 0) == 3
+    assert store.fallback_since() is not None
 
 
 # --- the server, over a real socket --------------------------------------------------------
@@ -364,7 +421,8 @@ def with_server(tmp_path: Path, prefix: str, test: Callable[[Server], None]) -> 
         stop = asyncio.Event()
         task = asyncio.create_task(
             serve(host="127.0.0.1", port=port, limits_dir=tmp_path,
-                  redis_url=settings.SENDING_REDIS_URL, prefix=prefix, stop=stop)
+                  state_dir=tmp_path / "state", redis_url=settings.SENDING_REDIS_URL,
+                  prefix=prefix, stop=stop)
         )  # fmt: skip
         for _ in range(100):
             await asyncio.sleep(0.01)
@@ -388,7 +446,7 @@ def _listening(port: int) -> bool:
 
 
 def test_one_connection_serves_many_requests_in_order(tmp_path: Path, prefix: str) -> None:
-    write_limits(tmp_path, {"alice": [0, 0, 1]})
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 0, 1]})
 
     def test(server: Server) -> None:
         with server.connect() as sock:

@@ -30,7 +30,7 @@ from domains.models import Domain
 from domains.services import domain_update_settings
 from mailboxes import sending
 from mailboxes.models import Mailbox, MailboxUsage
-from mailboxes.services import mailbox_create, mailbox_update
+from mailboxes.services import mailbox_create, mailbox_delete, mailbox_update
 from provisioning import tasks, usage
 from provisioning.desired import domain_state
 from provisioning.sent_counter import sent_key, sent_member
@@ -51,9 +51,12 @@ class Counters:
     prefix: str
 
     def send(self, address: str, messages: int = 1, *, ago: float = 0, recipients: int = 1):
+        """Messages of the account that has the address now (counters are keyed by its id)."""
+        local, _, domain = address.partition("@")
+        account = Mailbox.objects.get(local_part=local, domain__name=domain).pk
         at = time.time() - ago
         members = {sent_member(recipients, int(at * 1e9) + i): at for i in range(messages)}
-        self.client.zadd(sent_key(self.prefix, address), members)
+        self.client.zadd(sent_key(self.prefix, account), members)
 
 
 @pytest.fixture
@@ -447,6 +450,46 @@ def test_pages_render_a_dash_that_says_why_when_redis_is_down(
     response = alice.get(reverse("mailbox_detail", args=[mailbox.pk]))
     assert response.status_code == 200
     assert "Redis is unreachable" in response.content.decode()
+
+
+def test_a_recreated_address_starts_at_zero(world: World, counters: Counters) -> None:
+    domain = world.acme_domain
+    old = mailbox_create(actor=ACTOR, domain=domain, local_part="again", password=PASSWORD)
+    counters.send(old.address, 7)
+    mailbox_delete(actor=ACTOR, mailbox=old)
+    new = mailbox_create(actor=ACTOR, domain=domain, local_part="again", password=PASSWORD)
+    assert new.pk != old.pk
+    body = world.client("alice").get(reverse("mailbox_list", args=[domain.pk])).content.decode()
+    assert 'title="0 of 500 today;' in _cell(body, new.address)
+    assert json.loads(run("mailbox", "usage", new.address, "--json"))["sent_24h"] == 0
+
+
+def test_the_pages_say_when_the_node_counts_on_its_own(
+    world: World, mailbox: Mailbox, redis_down
+) -> None:
+    node = world.acme_domain.node
+    since = timezone.now() - timedelta(minutes=20)
+    assert usage.record_policy_status(node.name, {"fallback_since": since.timestamp()})
+    alice = world.client("alice")
+    cell = _cell(alice.get(reverse("mailbox_list", args=[world.acme_domain.pk])).content.decode(),
+                 mailbox.address)  # fmt: skip
+    note = f"Mail node {node.name} has counted sent mail on its own since "
+    assert "Redis is unreachable" in cell and note in cell
+    assert timezone.localtime(since).strftime("%Y-%m-%d %H:%M") in cell
+    assert note in alice.get(reverse("mailbox_detail", args=[mailbox.pk])).content.decode()
+    page = alice.get(reverse("domain_provisioning", args=[world.acme_domain.pk])).content.decode()
+    assert (
+        "Node's own count</span> since " + timezone.localtime(since).strftime("%Y-%m-%d %H:%M:%S")
+        in page
+    )
+    # The next report says the node is back on the shared counters.
+    assert usage.record_policy_status(node.name, {"fallback_since": None, "unmerged": 0})
+    page = alice.get(reverse("domain_provisioning", args=[world.acme_domain.pk])).content.decode()
+    assert '<span class="badge online">Shared</span>' in page and "own count" not in page
+    cell = _cell(alice.get(reverse("mailbox_list", args=[world.acme_domain.pk])).content.decode(),
+                 mailbox.address)  # fmt: skip
+    assert "Redis is unreachable" in cell and "on its own" not in cell
+    assert not usage.record_policy_status("no-such-node", None)
 
 
 # --- the stored copy the list sorts on ----------------------------------------------------------

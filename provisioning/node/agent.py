@@ -107,9 +107,10 @@ class NodeAgent:
             dovecot_first = (
                 final if plan.dovecot_first is new else render_domain(plan.dovecot_first)
             )
+            # The policy service learns a new account's id before Dovecot lets it log in.
+            result.written += self._write_limits(new.name, limits)
             result.written += self._write_postfix(new.name, postfix_first)
             result.written += self._write_dovecot(new.name, dovecot_first)
-            result.written += self._write_limits(new.name, limits)
             if plan.move_homes and self._dovecot_running():
                 _wait_for_dovecot_to_reread()
             for address in plan.kick:
@@ -190,7 +191,7 @@ class NodeAgent:
         if text is not None:
             changed = atomic_write(path, text, mode=0o644, group="root")
         elif changed := path.exists():
-            path.unlink()  # no file: no account of the domain has a limit
+            path.unlink()  # no file: the domain has no account
         return [str(path.relative_to(self.paths.root))] if changed else []
 
     def _dovecot_running(self) -> bool:

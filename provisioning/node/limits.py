@@ -1,11 +1,14 @@
 """Sending limits on the node: one file per domain, written by the agent, read by the policy
 service (provisioning/policy), which enforces them on the submission port.
 
-`<node root>/policy/limits.d/<domain>.json` holds the accounts of the domain that have at least
-one limit, as {"accounts": {"<local part>": [per hour, per 24 h, recipients per message]}}
-(0 = no limit; the panel has already applied the domain's defaults). An account without a row,
-or a domain without a file, has no limits. The format is defined here only: `render_limits`
-writes it, `parse_limits` reads it.
+`<node root>/policy/limits.d/<domain>.json` holds every account of the domain, as
+{"version": 2, "accounts": {"<local part>": [mailbox id, per hour, per 24 h, recipients per
+message]}} (0 = no limit; the panel has already applied the domain's defaults). The id is what
+the policy service keys the account's sent counter by (provisioning/sent_counter.py), so it is
+there for accounts without limits too. A domain without accounts has no file. Files written
+before version 2 ({"accounts": {"<local part>": [per hour, per 24 h, recipients]}}, only the
+accounts with a limit) are still read, without ids, until the agent next applies the domain.
+The format is defined here only: `render_limits` writes it, `parse_limits` reads it.
 """
 
 from __future__ import annotations
@@ -19,14 +22,25 @@ from provisioning.node.state import DomainState
 
 # Far above any plan; a bigger number is a bug (or a tampered message), not a limit.
 MAX_LIMIT = 100_000_000
+MAX_ID = 2**63 - 1  # a BigAutoField
 # A domain name becomes a file name: no "/", no leading ".", nothing Postfix would not send.
 SAFE_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+FORMAT_VERSION = 2
 
 
 class SendingLimits(NamedTuple):
     hourly: int
     daily: int
     max_recipients: int
+
+
+class Sender(NamedTuple):
+    """What the policy service knows of one account."""
+
+    account_id: int | None  # None: read from a file written before ids were in it
+    limits: SendingLimits | None  # None: no limit at all
 
 
 def limits_file_name(domain: str) -> str | None:
@@ -36,41 +50,46 @@ def limits_file_name(domain: str) -> str | None:
     return f"{domain}.json"
 
 
-def _check(address: str, what: str, value: object) -> int:
+def _check(address: str, what: str, value: object, maximum: int = MAX_LIMIT) -> int:
     # bool is an int to Python, and a JSON true is no limit anyone meant.
-    if type(value) is not int or not 0 <= value <= MAX_LIMIT:
-        raise RenderError(f"{address}: {what} must be a whole number 0..{MAX_LIMIT}, not {value!r}")
+    if type(value) is not int or not 0 <= value <= maximum:
+        raise RenderError(f"{address}: {what} must be a whole number 0..{maximum}, not {value!r}")
     return value
 
 
 def render_limits(state: DomainState) -> str | None:
-    """The domain's limits file, or None when no account has a limit (then no file)."""
+    """The domain's limits file, or None when it has no account (then no file)."""
     if limits_file_name(state.name) is None:
         raise RenderError(f"unsafe domain name {state.name!r}")
     accounts = {}
     for account in state.accounts:
         address = state.address(account)
-        row = [
+        accounts[account.local_part] = [
+            _check(address, "the account id", account.id, MAX_ID),
             _check(address, "the hourly sending limit", account.hourly_limit),
             _check(address, "the daily sending limit", account.daily_limit),
             _check(address, "the recipients limit", account.max_recipients),
         ]
-        if any(row):
-            accounts[account.local_part] = row
     if not accounts:
         return None
-    return json.dumps({"accounts": accounts}, sort_keys=True, separators=(",", ":")) + "\n"
+    data = {"version": FORMAT_VERSION, "accounts": accounts}
+    return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def parse_limits(text: str | bytes) -> dict[str, SendingLimits]:
-    """Local part -> limits, from a file render_limits wrote (ValueError if it is not one)."""
+def parse_limits(text: str | bytes) -> dict[str, Sender]:
+    """Local part -> Sender, from a file render_limits wrote (ValueError if it is not one)."""
     data = json.loads(text)
     if not isinstance(data, dict) or not isinstance(data.get("accounts"), dict):
         raise ValueError("not a limits file: no accounts object")
-    limits = {}
+    with_ids = data.get("version") == FORMAT_VERSION
+    if not with_ids and "version" in data:
+        raise ValueError(f"not a limits file: unknown version {data['version']!r}")
+    senders = {}
     for local_part, row in data["accounts"].items():
-        if not isinstance(row, list) or len(row) != 3:
+        if not isinstance(row, list) or len(row) != (4 if with_ids else 3):
             raise ValueError(f"not a limits file: bad row for {local_part!r}")
+        account_id = _check(local_part, "an id", row.pop(0), MAX_ID) if with_ids else None
         values = [_check(local_part, "a limit", value) for value in row]
-        limits[local_part.lower()] = SendingLimits(*values)
-    return limits
+        limits = SendingLimits(*values) if any(values) else None
+        senders[local_part.lower()] = Sender(account_id, limits)
+    return senders

@@ -112,5 +112,10 @@ class NodePaths:
         """<domain>.json per domain with sending limits (provisioning/node/limits.py)."""
         return self.policy_dir / "limits.d"
 
+    @property
+    def policy_state_dir(self) -> Path:
+        """The policy service's own: its fallback count and status files (policy/status.py)."""
+        return self.policy_dir / "state"
+
     def home(self, domain: str, local_part: str) -> Path:
         return self.mail_dir / domain / local_part

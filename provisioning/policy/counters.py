@@ -6,14 +6,13 @@ service answers in one round trip; a busy one pays redis-py's per-call cost once
 instead of once per decision, which is most of what a decision costs.
 
 A Redis that cannot be reached (refused, reset, timed out) fails the batch with
-CountersUnavailable, which the policy answers with a temporary refusal. redis-py reconnects on
-the next batch by itself, so service resumes as soon as Redis is back, without a restart.
+CountersUnavailable, upon which the service counts on the node instead (fallback.py) until
+Redis answers again. redis-py reconnects by itself, without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -22,12 +21,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from provisioning.sent_counter import DAY, HOUR, KEEP_SECONDS, sent_key, sent_member
-
-log = logging.getLogger(__name__)
+from provisioning.policy.fallback_store import Event
+from provisioning.sent_counter import DAY, HOUR, KEEP_SECONDS, sent_key
 
 # Postfix waits for the answer while its client waits for the SMTP reply: a Redis that hangs
-# must turn into a quick temporary refusal, not a stalled session.
+# must soon turn into the fallback, not a stalled session.
 TIMEOUT_SECONDS = 1.0
 
 Command = tuple[Any, ...]
@@ -51,12 +49,11 @@ class SentCounters:
         self._commands: list[Command] = []
         self._waiters: list[tuple[asyncio.Future[list[Any]], int, int]] = []
         self._sending: asyncio.Task[None] | None = None
-        self._down_since: float | None = None
 
-    async def sent(self, address: str, *, hour: bool, day: bool) -> tuple[int, int]:
+    async def sent(self, account: str, *, hour: bool, day: bool) -> tuple[int, int]:
         """Messages sent in the last hour and 24 hours (0 for a window not asked for)."""
         now = time.time()
-        key = sent_key(self.prefix, address)
+        key = sent_key(self.prefix, account)
         commands = []
         if hour:
             commands.append(("ZCOUNT", key, f"({now - HOUR}", "+inf"))
@@ -65,13 +62,12 @@ class SentCounters:
         counts = await self._run(commands)
         return (counts[0] if hour else 0, counts[-1] if day else 0)
 
-    async def count(self, address: str, recipients: int) -> None:
-        """One more message, sent to `recipients` recipients now; trims what no window needs."""
-        now = time.time()
-        key = sent_key(self.prefix, address)
+    async def count(self, account: str, member: str, now: float) -> None:
+        """One more message (member: provisioning/sent_counter.py); trims what no window needs."""
+        key = sent_key(self.prefix, account)
         await self._run(
             [
-                ("ZADD", key, now, sent_member(recipients)),
+                ("ZADD", key, now, member),
                 ("ZREMRANGEBYSCORE", key, "-inf", now - KEEP_SECONDS),
                 ("EXPIRE", key, KEEP_SECONDS + 60),  # an account that stops sending leaves none
             ]
@@ -104,12 +100,10 @@ class SentCounters:
         try:
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
-            self._went_down(exc)
             for future, _, _ in waiters:
                 if not future.done():
                     future.set_exception(CountersUnavailable(str(exc)))
             return
-        self._came_back()
         for future, start, length in waiters:
             mine = results[start : start + length]
             error = next((r for r in mine if isinstance(r, Exception)), None)
@@ -120,15 +114,29 @@ class SentCounters:
             else:
                 future.set_result(mine)
 
-    def _went_down(self, exc: BaseException) -> None:
-        if self._down_since is None:
-            self._down_since = time.monotonic()
-            log.error("Redis unreachable, sending is deferred until it is back: %s", exc)
+    async def ping(self) -> None:
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise CountersUnavailable(str(exc)) from exc
 
-    def _came_back(self) -> None:
-        if self._down_since is not None:
-            log.warning("Redis is back after %.1f s", time.monotonic() - self._down_since)
-            self._down_since = None
+    async def add(self, events: list[Event]) -> None:
+        """Add messages counted elsewhere (the fallback's events); raises CountersUnavailable
+        unless Redis acknowledged every one. Adding one twice is harmless: same member."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            pipe.zadd(sent_key(self.prefix, event.account), {event.member: event.at})
+        for key in {sent_key(self.prefix, event.account) for event in events}:
+            pipe.zremrangebyscore(key, "-inf", now - KEEP_SECONDS)
+            pipe.expire(key, KEEP_SECONDS + 60)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            raise CountersUnavailable(str(exc)) from exc
+        error = next((r for r in results if isinstance(r, Exception)), None)
+        if error is not None:
+            raise CountersUnavailable(str(error))
 
     async def close(self) -> None:
         if self._sending is not None:

@@ -1,13 +1,17 @@
 """The decisions: what the policy service answers to one request.
 
-At RCPT (keyed by the SASL user; unauthenticated clients and accounts without limits get
-DUNNO, i.e. "no opinion", and Postfix's other restrictions decide):
+At RCPT (for the SASL user; unauthenticated clients and accounts without limits get DUNNO,
+i.e. "no opinion", and Postfix's other restrictions decide):
 - the message is refused at its first recipient when the account has already sent its hourly
   or daily number of messages (one Redis round trip per message, not per recipient);
 - a recipient beyond the per-message limit is refused, the earlier ones stay accepted.
 At END-OF-MESSAGE, every authenticated message is counted with Postfix's recipient_count,
-limits or not (the panel shows "sent in 24 h" for every account).
-When Redis cannot be reached, both answer with a temporary refusal: never a silent accept.
+limits or not (the panel shows "sent in 24 h" for every account), under the account's id from
+the limits file (the address only when the file has no id for it), so a re-created address
+starts at zero.
+When Redis cannot be reached, the node's own count stands in (fallback.py): accounts without
+limits send as usual, accounts with limits are checked against it. Only when neither can be
+read is the answer a temporary refusal, whose text blames the service, never the user.
 
 Known approximations: two messages racing past the same count can both be accepted (the check
 is at RCPT, the count at END-OF-MESSAGE), so a limit can be exceeded by the number of messages
@@ -20,7 +24,8 @@ from __future__ import annotations
 import logging
 
 from provisioning.node.limits import SendingLimits
-from provisioning.policy.counters import CountersUnavailable, SentCounters
+from provisioning.policy.counters import CountersUnavailable
+from provisioning.policy.fallback import Counters
 from provisioning.policy.limits_table import LimitsTable
 from provisioning.policy.protocol import DUNNO, MalformedRequest, parse_request, reply
 
@@ -52,7 +57,7 @@ class _Message:
 
 
 class Policy:
-    def __init__(self, limits: LimitsTable, counters: SentCounters) -> None:
+    def __init__(self, limits: LimitsTable, counters: Counters) -> None:
         self.limits = limits
         self.counters = counters
         self._messages: dict[bytes, _Message] = {}
@@ -78,9 +83,10 @@ class Policy:
         return DUNNO
 
     async def _rcpt(self, address: str, instance: bytes) -> bytes:
-        limits = self.limits.lookup(address)
-        if limits is None:
+        sender = self.limits.lookup(address)
+        if sender is None or sender.limits is None:
             return DUNNO
+        limits = sender.limits
         # (Postfix always sends an instance; without one, each recipient stands alone.)
         message = self._message(instance) if instance else _Message()
         if limits.max_recipients and message.recipients >= limits.max_recipients:
@@ -90,15 +96,16 @@ class Policy:
                 f"{_count(limits.max_recipients, 'recipient')}"
             )
         if not message.checked and (limits.hourly or limits.daily):
-            refusal = await self._over_rate(address, limits)
+            account = address if sender.account_id is None else str(sender.account_id)
+            refusal = await self._over_rate(address, account, limits)
             if refusal:
                 return refusal
         message.checked = True
         message.recipients += 1
         return DUNNO
 
-    async def _over_rate(self, address: str, limits: SendingLimits) -> bytes | None:
-        hour, day = await self.counters.sent(address, hour=bool(limits.hourly),
+    async def _over_rate(self, address: str, account: str, limits: SendingLimits) -> bytes | None:
+        hour, day = await self.counters.sent(account, hour=bool(limits.hourly),
                                              day=bool(limits.daily))  # fmt: skip
         if limits.daily and day >= limits.daily:
             log.info("refused a message of %s: %d sent in 24 hours", address, day)
@@ -119,7 +126,9 @@ class Policy:
         if not raw.isdigit():
             return malformed("recipient_count is not a number")
         self._messages.pop(attrs.get(b"instance", b""), None)
-        await self.counters.count(address, int(raw))
+        sender = self.limits.lookup(address)
+        account = address if sender is None or sender.account_id is None else str(sender.account_id)
+        await self.counters.count(account, int(raw))
         return DUNNO
 
     def _message(self, instance: bytes) -> _Message:

@@ -1,4 +1,4 @@
-"""The sending limits of the accounts, as the node agent last wrote them.
+"""The accounts of the node (their ids and sending limits), as the node agent last wrote them.
 
 One file per domain (provisioning/node/limits.py). A domain's file is looked at when a request
 names one of its users, and stat()ed again at most every RECHECK_SECONDS: a changed file (the
@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from provisioning.node.limits import SendingLimits, limits_file_name, parse_limits
+from provisioning.node.limits import Sender, limits_file_name, parse_limits
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class _Domain:
     __slots__ = ("accounts", "checked", "stamp")
 
     def __init__(self) -> None:
-        self.accounts: dict[str, SendingLimits] = {}
+        self.accounts: dict[str, Sender] = {}
         self.stamp: Stamp = None
         self.checked = float("-inf")
 
@@ -38,8 +38,8 @@ class LimitsTable:
         self.recheck = recheck
         self._domains: dict[str, _Domain] = {}
 
-    def lookup(self, address: str) -> SendingLimits | None:
-        """The limits of an account ("local@domain", lower case), None when it has none."""
+    def lookup(self, address: str) -> Sender | None:
+        """The account "local@domain" (lower case), None when the agent wrote no such one."""
         local, at, domain = address.rpartition("@")
         if not at:
             return None

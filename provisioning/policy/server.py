@@ -2,8 +2,8 @@
 
 Postfix opens one connection per smtpd process and keeps it for many requests, answered in
 order. Nothing a client sends ends the server: a malformed request gets a refusal and the
-connection goes on; an unexpected error in a decision is logged and answered like an
-unreachable Redis (a temporary refusal).
+connection goes on; an unexpected error in a decision is logged and answered with a
+temporary refusal.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from provisioning.policy.counters import SentCounters
 from provisioning.policy.decide import UNAVAILABLE, Policy, malformed
+from provisioning.policy.fallback import PROBE_SECONDS, Counters
+from provisioning.policy.fallback_store import FILE_NAME, FallbackStore
 from provisioning.policy.limits_table import LimitsTable
 from provisioning.policy.protocol import END, MAX_REQUEST
 
@@ -90,23 +92,44 @@ async def serve(
     host: str,
     port: int,
     limits_dir: Path,
+    state_dir: Path,
     redis_url: str,
     prefix: str,
     pid_file: Path | None = None,
     user: str | None = None,
     stop: asyncio.Event | None = None,
+    probe_seconds: float = PROBE_SECONDS,
 ) -> None:
     """Serve until SIGTERM/SIGINT, or, when the caller passes `stop`, until it is set (the
-    caller then owns stopping: signal handlers only work in the main thread)."""
-    counters = SentCounters(redis_url, prefix)
-    handler = PolicyServer(Policy(LimitsTable(limits_dir), counters))
+    caller then owns stopping: signal handlers only work in the main thread).
+
+    state_dir holds the fallback count and the status files (fallback.py, status.py); it is
+    given to `user` before privileges are dropped."""
+    handler: PolicyServer | None = None
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert handler is not None  # set before the server starts serving
+        await handler.handle(reader, writer)
+
     server = await asyncio.start_server(
-        handler.handle, host, port, limit=MAX_REQUEST, reuse_address=True, backlog=1024
-    )
+        handle, host, port, limit=MAX_REQUEST, reuse_address=True, backlog=1024,
+        start_serving=False,
+    )  # fmt: skip
     if pid_file is not None:
         pid_file.write_text(f"{os.getpid()}\n")
+    state_dir.mkdir(parents=True, exist_ok=True)
     if user:
+        _hand_over(state_dir, user)
         _drop_privileges(user)  # after binding and the pid file, before any request
+    counters = Counters(
+        SentCounters(redis_url, prefix),
+        FallbackStore(state_dir / FILE_NAME),
+        status_dir=state_dir,
+        probe_seconds=probe_seconds,
+    )
+    handler = PolicyServer(Policy(LimitsTable(limits_dir), counters))
+    counters.start()
+    await server.start_serving()
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -121,6 +144,14 @@ async def serve(
         await server.wait_closed()
         await counters.close()
         log.info("policy service stopped")
+
+
+def _hand_over(folder: Path, user: str) -> None:
+    """The state folder and what is in it (an earlier run may have been root) to `user`."""
+    entry = pwd.getpwnam(user)
+    folder.chmod(0o755)  # node_exporter reads policyd.prom
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _drop_privileges(user: str) -> None:

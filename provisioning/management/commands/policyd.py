@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,14 +69,16 @@ class Command(BaseCommand):
                     host=host,
                     port=port,
                     limits_dir=node.policy_limits_dir,
+                    state_dir=node.policy_state_dir,
                     redis_url=options["redis_url"] or settings.SENDING_REDIS_URL,
                     prefix=prefix,
                     pid_file=options["pid_file"],
                     user=options["user"],
                 )
             )
-        except (OSError, KeyError, ValueError) as exc:
-            # A port in use, an unknown user, a bad Redis URL: one line, exit 1.
+        except (OSError, KeyError, ValueError, sqlite3.Error) as exc:
+            # A port in use, an unknown user, a bad Redis URL, an unusable state folder:
+            # one line, exit 1.
             raise CommandError(f"policy service could not start: {exc}") from exc
 
 
