@@ -17,7 +17,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-BROKER = "redis://127.0.0.1:6379/14"
+# Flushed at the start: a database of its own (BENCH_BROKER_URL when several people share Redis).
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
 
 
 @dataclass
