@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +35,7 @@ from tests.test_policy_protocol import end, rcpt, run_async
 ALICE, ALICE_ID = "alice@example.test", 1
 BOB, BOB_ID = "bob@example.test", 2
 PROBE = 0.05
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Limits:
@@ -266,3 +271,20 @@ def test_a_known_count_older_than_its_window_no_longer_counts(tmp_path: Path) ->
 
     run_async(main())
     assert json.loads((tmp_path / "status.json").read_text())["fallback_since"] is not None
+
+
+@pytest.mark.skipif(
+    not shutil.which("redis-server") or not shutil.which("taskset")
+    or len(os.sched_getaffinity(0)) < 2,
+    reason="needs redis-server, taskset and two cores",
+)  # fmt: skip
+def test_the_benchmark_runs_in_its_smoke_size() -> None:
+    # Under load, with Redis up and then stopped: every decision answered, none refused.
+    result = subprocess.run(
+        [sys.executable, "benchmarks/policy_service.py", "--smoke"],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "decisions/s" in line]
+    assert [("fallback" in line) for line in lines[:2]] == [False, True], result.stdout
+    assert all(line.endswith("refused 0") for line in lines), result.stdout

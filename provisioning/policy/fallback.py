@@ -92,18 +92,18 @@ class Counters:
     async def count(self, account: str, recipients: int) -> None:
         """One more message now, in Redis or else on the node."""
         now = time.time()
-        event = Event(sent_member(recipients, int(now * 1e9)), account, now)
+        member = sent_member(recipients, int(now * 1e9))
         if self.fallback_since is None:
             try:
-                await self.redis.count(account, event.member, now)
+                await self.redis.count(account, member, now)
             except CountersUnavailable as exc:
-                self._fall_back(exc)
+                self._fall_back(exc)  # (the same member: if Redis did count it, merged once)
             else:
                 if (known := self.known.get(account)) is not None:
                     self.known[account] = _plus_one(known)
                 return
         try:
-            self.store.add(event)
+            self.store.add(Event(member, account, now))
         except sqlite3.Error as exc:
             # Mail keeps flowing: one message uncounted is better than none sent.
             log.error("message of %s not counted (the node's own count failed): %s", account, exc)
