@@ -44,8 +44,8 @@ def test_in_local_mode_the_tab_says_to_start_the_servers_and_promises_no_retry(
     settings.MAILNODE_DIR = tmp_path / "node"  # no mail servers running there
     page = _tab(world)
     assert "Not running</span> Start them: <code>python manage.py mailstack start</code>" in page
-    assert "Start the mail servers: python manage.py mailstack start" in page
-    assert "nothing retries on its own" in page
+    assert "Start the mail servers: <code>python manage.py mailstack start</code>" in page
+    assert "under make run nothing retries by itself" in page
     assert "retried automatically" not in page
 
 
