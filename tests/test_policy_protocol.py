@@ -510,3 +510,16 @@ def test_the_command_says_when_its_port_is_taken(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert "policy service could not start: " in result.stderr.strip().splitlines()[-1]
+
+
+def test_an_unusable_state_folder_does_not_stop_the_service(tmp_path: Path, prefix: str) -> None:
+    # Without the service Postfix refuses every submission: it serves, the fallback in memory.
+    write_limits(tmp_path, {"alice": [ALICE_ID, 0, 0, 1]})
+    (tmp_path / "state").write_text("a file where the folder should be")
+
+    def test(server: Server) -> None:
+        with server.connect() as sock:
+            sock.sendall(rcpt())
+            assert answers(sock, 1) == [DUNNO]
+
+    with_server(tmp_path, prefix, test)

@@ -15,6 +15,7 @@ import logging
 import os
 import pwd
 import signal
+import sqlite3
 from pathlib import Path
 
 from provisioning.policy.counters import SentCounters
@@ -117,13 +118,17 @@ async def serve(
     )  # fmt: skip
     if pid_file is not None:
         pid_file.write_text(f"{os.getpid()}\n")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if user:
+            _hand_over(state_dir, user)
+    except OSError as exc:
+        log.error("cannot prepare %s for the fallback count: %s", state_dir, exc)
     if user:
-        _hand_over(state_dir, user)
         _drop_privileges(user)  # after binding and the pid file, before any request
     counters = Counters(
         SentCounters(redis_url, prefix),
-        FallbackStore(state_dir / FILE_NAME),
+        _fallback_store(state_dir),
         status_dir=state_dir,
         probe_seconds=probe_seconds,
     )
@@ -144,6 +149,17 @@ async def serve(
         await server.wait_closed()
         await counters.close()
         log.info("policy service stopped")
+
+
+def _fallback_store(folder: Path) -> FallbackStore:
+    try:
+        return FallbackStore(folder / FILE_NAME)
+    except sqlite3.Error as exc:
+        # Serving matters more than surviving a restart: without the service, Postfix refuses
+        # every submission. The fallback then lives in memory only.
+        log.error("cannot open %s, the fallback count will not survive a restart: %s",
+                  folder / FILE_NAME, exc)  # fmt: skip
+        return FallbackStore(Path(":memory:"))
 
 
 def _hand_over(folder: Path, user: str) -> None:

@@ -33,8 +33,8 @@ class Command(BaseCommand):
             "--node-dir",
             type=Path,
             default=None,
-            help="The node's state folder, whose policy/limits.d/ the agent writes "
-            "(default: settings.MAILNODE_DIR).",
+            help="The node's state folder, whose policy/limits.d/ the agent writes and whose "
+            "policy/state/ holds the service's fallback count (default: settings.MAILNODE_DIR).",
         )
         parser.add_argument(
             "--redis-url",
