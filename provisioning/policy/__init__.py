@@ -5,7 +5,8 @@ Postfix asks it at RCPT (`smtpd_recipient_restrictions`) and at END-OF-MESSAGE
 (https://www.postfix.org/SMTPD_POLICY_README.html). It refuses a message once the SASL user has
 sent their hourly or daily number of messages, and the recipients beyond the per-message limit;
 it counts each accepted message in Redis (provisioning/sent_counter.py), where every mail node
-and the panel see the same counters, or, while Redis is away, on the node until it is back. Limits come from the files the node agent writes
+and the panel see the same counters (while Redis is away: on the node, merged once it is
+back). Limits and account ids come from the files the node agent writes
 (provisioning/node/limits.py). Django is not needed while it runs.
 
 - protocol.py: requests in, replies out (pure).
