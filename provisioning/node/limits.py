@@ -57,19 +57,25 @@ def _check(address: str, what: str, value: object, maximum: int = MAX_LIMIT) -> 
     return value
 
 
+def _fine(value: object, maximum: int = MAX_LIMIT) -> bool:
+    return type(value) is int and 0 <= value <= maximum
+
+
 def render_limits(state: DomainState) -> str | None:
     """The domain's limits file, or None when it has no account (then no file)."""
     if limits_file_name(state.name) is None:
         raise RenderError(f"unsafe domain name {state.name!r}")
     accounts = {}
     for account in state.accounts:
-        address = state.address(account)
-        accounts[account.local_part] = [
-            _check(address, "the account id", account.id, MAX_ID),
-            _check(address, "the hourly sending limit", account.hourly_limit),
-            _check(address, "the daily sending limit", account.daily_limit),
-            _check(address, "the recipients limit", account.max_recipients),
-        ]
+        row = [account.id, account.hourly_limit, account.daily_limit, account.max_recipients]
+        # (The quick test first: a 100k-account domain is rendered in every apply.)
+        if not (_fine(row[0], MAX_ID) and _fine(row[1]) and _fine(row[2]) and _fine(row[3])):
+            address = state.address(account)
+            _check(address, "the account id", account.id, MAX_ID)
+            _check(address, "the hourly sending limit", account.hourly_limit)
+            _check(address, "the daily sending limit", account.daily_limit)
+            _check(address, "the recipients limit", account.max_recipients)
+        accounts[account.local_part] = row
     if not accounts:
         return None
     data = {"version": FORMAT_VERSION, "accounts": accounts}
@@ -86,10 +92,14 @@ def parse_limits(text: str | bytes) -> dict[str, Sender]:
         raise ValueError(f"not a limits file: unknown version {data['version']!r}")
     senders = {}
     for local_part, row in data["accounts"].items():
-        if not isinstance(row, list) or len(row) != (4 if with_ids else 3):
+        if not with_ids:
+            row = [None, *row] if isinstance(row, list) else row
+        if not isinstance(row, list) or len(row) != 4:
             raise ValueError(f"not a limits file: bad row for {local_part!r}")
-        account_id = _check(local_part, "an id", row.pop(0), MAX_ID) if with_ids else None
-        values = [_check(local_part, "a limit", value) for value in row]
-        limits = SendingLimits(*values) if any(values) else None
+        account_id, hourly, daily, recipients = row
+        if not ((_fine(account_id, MAX_ID) or not with_ids) and _fine(hourly)
+                and _fine(daily) and _fine(recipients)):  # fmt: skip
+            raise ValueError(f"not a limits file: bad values for {local_part!r}: {row!r}")
+        limits = SendingLimits(hourly, daily, recipients) if hourly or daily or recipients else None
         senders[local_part.lower()] = Sender(account_id, limits)
     return senders
