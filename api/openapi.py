@@ -153,6 +153,10 @@ SCHEMAS: dict[str, Schema] = {
                         "description": "Messages by the field they concern.",
                         "additionalProperties": {"type": "array", "items": STRING},
                     },
+                    "request_id": {
+                        **STRING,
+                        "description": "On a 500: what our logs file the error under.",
+                    },
                 },
             }
         },
@@ -276,12 +280,17 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 ERRORS = {
-    "400": "Invalid input: `fields` names each field at fault, with the pages' messages.",
+    "400": "Invalid input: `fields` names each field at fault, with the pages' messages. Any "
+    "operation answers 400 to a NUL, bytes that are not UTF-8 or a lone surrogate anywhere in the "
+    "request, and to a control character in the path, the query or a header.",
     "401": "No key, or a key that is unknown, revoked, expired, or used from outside its networks.",
     "403": "A write with a read-only key, or a change the key's account may not make.",
     "404": "Not there, or outside the key's scope (the two look the same).",
     "429": "Past the key's rate limit; Retry-After says when to try again.",
+    "500": "Our fault: `request_id` (also the X-Request-ID header) finds it in our logs.",
 }
+# Any operation may answer these (tempusmail/request_guard.py, tempusmail/error_views.py).
+EVERY_OPERATION = ("400", "500")
 HEADERS = {
     "401": {"WWW-Authenticate": {"schema": STRING}},
     "429": {"Retry-After": {"schema": INTEGER, "description": "Seconds."}},
@@ -320,7 +329,7 @@ def _operation(
     responses: dict[str, Any] = {
         status: {"description": what, **({"content": _json(_ref(schema))} if schema else {})}
     }
-    for code in errors:
+    for code in dict.fromkeys((*errors, *EVERY_OPERATION)):
         responses[code] = {"description": ERRORS[code], "content": _json(_ref("Error"))}
         if code in HEADERS:
             responses[code]["headers"] = HEADERS[code]

@@ -207,7 +207,8 @@ def mailbox_security(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 def _back(request: HttpRequest, mailbox: Mailbox) -> HttpResponse:
     """Back to the page the action was started from (a "next" on this site), else the account."""
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
+    # Only a path: redirect() would take any other word for a view's name (and fail on it).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(target)

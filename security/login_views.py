@@ -35,9 +35,14 @@ PENDING = "security.login_pending"
 
 
 def safe_next(request: HttpRequest, value: str | None) -> str:
-    """Where to go after login: the given local URL, else the home page."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """Where to go after login: the given local URL, else the home page. Only a path: redirect()
+    would take any other word for a view's name (and fail on it)."""
+    if (
+        value
+        and value.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return value
     return resolve_url(settings.LOGIN_REDIRECT_URL)

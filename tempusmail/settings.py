@@ -50,6 +50,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the request (the session cookie, forms, the login throttle):
+    # refuses values nothing can store, ids the request, keeps /api/ errors JSON.
+    "tempusmail.request_guard.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -263,7 +266,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Password hashes, the secret key and SQL values never reach a log line
     # (tempusmail/log_redaction.py).
-    "filters": {"redact_secrets": {"()": "tempusmail.log_redaction.RedactSecrets"}},
+    # A request's id (X-Request-ID) goes beside its traceback (tempusmail/request_id.py).
+    "filters": {
+        "redact_secrets": {"()": "tempusmail.log_redaction.RedactSecrets"},
+        "request_id": {"()": "tempusmail.request_id.RequestIdLogFilter"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
@@ -271,6 +278,8 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"},
         # Django's own default handlers would bypass the filter: its records go to the root's.
         "django": {"handlers": []},
+        # Its "Internal Server Error" records carry the traceback: add the request's id.
+        "django.request": {"filters": ["request_id"]},
         # Logged SQL carries its values; redacted where it is logged, for every handler.
         "django.db.backends": {"filters": ["redact_secrets"]},
     },

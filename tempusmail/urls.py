@@ -49,3 +49,6 @@ urlpatterns = [
     path("admin/login/", login_views.admin_login),  # the panel's login: codes and throttle
     path("admin/", admin.site.urls),
 ]
+
+# An unexpected error answers with the request id its traceback is logged under.
+handler500 = "tempusmail.error_views.server_error"

@@ -416,6 +416,11 @@ class People:
 
 @pytest.fixture
 def people(db, domain_name: str) -> People:
+    return build_people(domain_name)
+
+
+def build_people(domain_name: str) -> People:
+    """The walkers and what each must not see (also walked by tests/test_hostile_input.py)."""
     world = build_world(domain_name.split(".")[0])
     colleague = mailbox_create(
         actor=ACTOR, domain=world.acme_domain, local_part="boss", password=PASSWORD,
