@@ -385,7 +385,7 @@ def test_cli_usage_of_an_unknown_address_is_one_line(world: World) -> None:
 def _cell(body: str, address: str) -> str:
     """The "sent" cell of the list row of address."""
     row = body.split(f">{address}</a>")[1].split("</tr>")[0]
-    return row[row.index('<td class="num sent') :]
+    return row[row.rindex("<td", 0, row.index('class="num sent')) :]
 
 
 def test_list_reads_the_counters_and_highlights_accounts_near_a_limit(
