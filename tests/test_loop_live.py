@@ -468,3 +468,29 @@ def test_each_protocol_switch_refuses_only_its_protocol(
     services.mailbox_update(actor=ACTOR, mailbox=alice, changes={switch: True})
     _wait_applied()
     assert wait_until(logins[refused])
+
+
+def test_mail_for_a_deactivated_account_is_not_stored_by_a_forward_or_the_catch_all(
+    live, domain: Domain
+) -> None:
+    # Found by the chaos test (tests/test_chaos_live.py): refused at RCPT, yet stored in its
+    # mailbox when it came through another account's forward or the domain's catch-all.
+    from domains.services import domain_update_settings
+
+    ports = live.ports
+    bob = _make(domain, "bob")
+    carol = _make(domain, "carol")
+    alice = _make(domain, "alice", forward_to=[bob.address, carol.address], forward_keep_copy=False)
+    domain_update_settings(actor=ACTOR, domain=domain, changes={"catchall_target": bob.address})
+    services.mailbox_deactivate(actor=ACTOR, mailbox=bob)
+    _wait_applied()
+    assert send_inbound(ports, alice.address, subject="while bob is away")[0] == 250
+    assert wait_until(lambda: "while bob is away" in inbox_subjects(ports, carol.address, PASSWORD))
+    send_inbound(ports, f"whoever@{domain.name}", subject="to the catch-all")
+
+    services.mailbox_reactivate(actor=ACTOR, mailbox=bob)
+    _wait_applied()
+    assert wait_until(lambda: imap_login(ports, bob.address, PASSWORD))
+    assert send_inbound(ports, alice.address, subject="bob is back")[0] == 250
+    assert wait_until(lambda: "bob is back" in inbox_subjects(ports, bob.address, PASSWORD))
+    assert inbox_subjects(ports, bob.address, PASSWORD) == ["bob is back"]

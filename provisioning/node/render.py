@@ -158,9 +158,13 @@ def render_domain(state: DomainState) -> RenderedDomain:
         # passwd-file: user:password:uid:gid:gecos:home:shell:extra fields
         hashed = account.password_hash
         shard = user_shard(address)
-        users.setdefault(shard, []).append(
-            f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
-        )
+        # A deactivated account is unknown to Dovecot's userdb, which is all its LMTP asks:
+        # Postfix refuses it at RCPT, but mail reaching it through a forward or the catch-all
+        # was stored in its mailbox (found by tests/test_chaos_live.py). Now it bounces.
+        if account.active:
+            users.setdefault(shard, []).append(
+                f"{address}:{{SHA512-CRYPT}}{hashed}::::::{_extra_fields(address, account)}"
+            )
         refused = set(account.denied_services) | (NOREPLY_DENIED if account.noreply else set())
         if account.password_expired:
             refused |= LOGIN_SERVICES
