@@ -69,8 +69,6 @@ def import_upload_create(
 @transaction.atomic
 def import_start(*, actor: Actor, upload: ImportUpload, mode: str) -> Job:
     """The import job of an upload; its task runs import_run once this commits."""
-    from imports.tasks import import_accounts
-
     upload = ImportUpload.objects.select_for_update().get(pk=upload.pk)
     if mode not in ImportMode.values:
         raise ValidationError({"mode": "Choose how to import."})
@@ -94,7 +92,7 @@ def import_start(*, actor: Actor, upload: ImportUpload, mode: str) -> Job:
         domain=upload.domain,
         total=count,
         params={"upload": str(upload.pk), "mode": mode},
-        task=import_accounts,
+        task="imports.tasks.import_accounts",
     )
     upload.job = job
     upload.save(update_fields=["job"])

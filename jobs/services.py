@@ -13,6 +13,7 @@ from domains.models import Domain
 from jobs.models import Job, JobState
 from organizations.models import Organization
 from security.audit import Actor, audit_record
+from tempusmail.enqueue import enqueue_on_commit
 
 
 @transaction.atomic
@@ -25,9 +26,9 @@ def job_create(
     domain: Domain | None = None,
     total: int = 0,
     params: dict[str, Any] | None = None,
-    task: Any = None,
+    task: str | None = None,
 ) -> Job:
-    """A job, and (after the commit) its Celery task called with the job's id."""
+    """A job, and (after the commit) the Celery task named `task` called with the job's id."""
     job = Job.objects.create(
         kind=kind,
         title=title,
@@ -42,7 +43,7 @@ def job_create(
         after={"title": title, "total": total},
     )  # fmt: skip
     if task is not None:
-        transaction.on_commit(lambda: task.delay(str(job.pk)))
+        enqueue_on_commit(task, str(job.pk))
     return job
 
 

@@ -40,6 +40,7 @@ from mailboxes.services import (
     mailbox_set_password,
     mailbox_update,
 )
+from mailboxes.tabs import TABS
 from organizations.access import can_change_domain, get_mailbox_for_request
 from security import reauth
 from security.audit import Actor
@@ -47,16 +48,6 @@ from tempusmail.forms import add_service_errors
 from webmail_settings.selectors import preferences_or_new
 from webmail_settings.services import preferences_update
 
-# (key, label, URL name) of the tabs, in page order.
-TABS = [
-    ("general", "General", "mailbox_detail"),
-    ("forwarding", "Forwarding", "mailbox_forwarding"),
-    ("security", "Security", "mailbox_security"),
-    ("autoresponder", "Autoresponder", "mailbox_autoresponder"),
-    ("webmail", "Webmail settings", "mailbox_webmail"),
-    ("contact", "Contact details", "mailbox_contact_details"),  # webmail_settings: signatures
-    ("audit", "Audit", "mailbox_audit"),  # security/audit_views.py
-]
 _TAB_URLS = {key: name for key, _, name in TABS}
 SAVED = "Saved. The mail servers follow in a moment."
 
@@ -75,7 +66,7 @@ def _page(
     return render(
         request,
         f"mailboxes/account/{tab}.html",
-        {"mailbox": mailbox, "domain": mailbox.domain, "tab": tab, "tabs": TABS,
+        {"mailbox": mailbox, "domain": mailbox.domain, "tab": tab,
          "can_change": can_change, **context},
     )  # fmt: skip
 

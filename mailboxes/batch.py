@@ -71,9 +71,7 @@ def selection_ids(domain: Domain, selection: Selection) -> list[int]:
 # --- the job ------------------------------------------------------------------------------
 
 
-def batch_start(
-    *, actor: Actor, domain: Domain, action: str, ids: list[int], task: Any = None
-) -> Job:
+def batch_start(*, actor: Actor, domain: Domain, action: str, ids: list[int]) -> Job:
     """A job that applies the action to these accounts (after the commit, in Celery)."""
     if action not in ACTIONS:
         raise ValidationError(f"Unknown batch action {action!r}.")
@@ -93,7 +91,7 @@ def batch_start(
             "actor_label": actor.label,
             "actor_ip": actor.ip_address,
         },
-        task=task,
+        task="mailboxes.tasks.run_batch",
     )
 
 

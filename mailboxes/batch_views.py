@@ -29,7 +29,6 @@ from mailboxes.batch import (
 )
 from mailboxes.models import Mailbox
 from mailboxes.selectors import SORTS, STATUS_FILTERS
-from mailboxes.tasks import run_batch
 from organizations.access import get_domain_for_request
 from security import reauth
 from security.audit import Actor
@@ -78,9 +77,7 @@ def mailbox_batch(request: HttpRequest, domain_id: int) -> HttpResponse:
         return _back(domain, selection)
     if action == "delete":
         return _delete(request, domain, selection, ids)
-    job = batch_start(
-        actor=Actor.for_request(request), domain=domain, action=action, ids=ids, task=run_batch
-    )
+    job = batch_start(actor=Actor.for_request(request), domain=domain, action=action, ids=ids)
     return redirect("job_detail", job_id=job.pk)
 
 
@@ -98,9 +95,8 @@ def _delete(
         form = DeleteForm(request.POST, user=request.user)
         if form.is_valid():
             job = batch_start(
-                actor=Actor.for_request(request), domain=domain, action="delete", ids=ids,
-                task=run_batch,
-            )  # fmt: skip
+                actor=Actor.for_request(request), domain=domain, action="delete", ids=ids
+            )
             return redirect("job_detail", job_id=job.pk)
     addresses = [f"{local}@{domain.name}" for local in _local_parts(ids[:PREVIEW])]
     context = {

@@ -11,10 +11,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 
 from owners.backends import may_log_in
 from owners.models import Owner
+from owners.permissions import must_change_password
 from owners.sessions import password_changed_since
 
 _ALWAYS_REACHABLE = ("owner_password_change", "logout")
@@ -36,6 +36,7 @@ class OwnerSessionMiddleware:
         owner = Owner.objects.filter(user=request.user).select_related("mailbox__domain").first()
         if owner is None:
             return None  # an admin
+        request.user.owner = owner  # cached with its mailbox: base.html names the address
         mailbox = owner.mailbox
         if mailbox is None or not may_log_in(mailbox, request):
             logout(request)
@@ -51,12 +52,3 @@ class OwnerSessionMiddleware:
             if request.path not in self._reachable:
                 return redirect("owner_password_change")
         return None
-
-
-def must_change_password(mailbox) -> bool:
-    expires = mailbox.password_expires_at
-    return (
-        mailbox.force_password_change
-        or mailbox.password_expired
-        or (expires is not None and expires <= timezone.now())
-    )

@@ -21,13 +21,13 @@ from mailboxes.sending import UNAVAILABLE, sent_for_mailboxes
 from mailboxes.services import mailbox_update
 from organizations.access import mailbox_of_owner
 from owners.forms import OwnerWebmailForm, PasswordChangeForm
-from owners.middleware import must_change_password
 from owners.permissions import (
     FORWARDING_FIELDS,
     FORWARDING_MANAGED,
     PASSWORD_MANAGED,
     may_change_password,
     may_forward,
+    must_change_password,
 )
 from owners.services import owner_change_password
 from owners.sessions import remember_password

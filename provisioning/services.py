@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from domains.models import Domain
 from provisioning.models import MailNode
+from tempusmail.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ def paced_sends(domain_id: int) -> Iterator[PacedSends]:
 
 
 def dispatch(domain_id: int, *, force: bool = False) -> None:
-    from provisioning.tasks import provision_domain
-
-    provision_domain.delay(domain_id, force)
+    enqueue("provisioning.tasks.provision_domain", domain_id, force)
 
 
 def claim_for_sending(domain_id: int, *, force: bool = False) -> Domain | None:

@@ -24,7 +24,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailboxes.models import Mailbox, MailboxUsage
+from mailboxes.sending import sent_counts
 from provisioning.models import MailNode
+from tempusmail.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,12 @@ REQUEST_EXPIRES_SECONDS = 600
 
 def request_usage_report(node: MailNode) -> None:
     """Ask one node for a usage report now; its rows arrive through record_usage."""
-    from provisioning.tasks import report_usage
-
-    report_usage.apply_async(args=[node.name], queue=node.queue, expires=REQUEST_EXPIRES_SECONDS)
+    enqueue(
+        "provisioning.tasks.report_usage",
+        node.name,
+        queue=node.queue,
+        expires=REQUEST_EXPIRES_SECONDS,
+    )
 
 
 def request_usage_reports() -> int:
@@ -53,11 +58,9 @@ def request_usage_reports() -> int:
 
 def request_trash_purge() -> int:
     """Ask every node to delete the homes of deleted accounts older than its retention."""
-    from provisioning.tasks import purge_trash
-
     nodes = list(MailNode.objects.all())
     for node in nodes:
-        purge_trash.apply_async(queue=node.queue, expires=REQUEST_EXPIRES_SECONDS)
+        enqueue("provisioning.tasks.purge_trash", queue=node.queue, expires=REQUEST_EXPIRES_SECONDS)
     return len(nodes)
 
 
@@ -166,8 +169,6 @@ def refresh_sent_counts() -> int | None:
     updated, and only sent_24h: updated_at stays the time of the node's last report (what
     `provision usage --wait` watches), and a row appears with the node's first report.
     """
-    from mailboxes.sending import sent_counts
-
     changed, last = 0, 0
     while True:
         batch = list(

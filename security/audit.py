@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from domains.models import Domain
-from mailboxes.models import Mailbox
 from security.models import AuditEvent
 from tempusmail.client_ip import client_ip
 
@@ -19,7 +17,10 @@ if TYPE_CHECKING:
     from django.db.models import Model
     from django.http import HttpRequest
 
-    from organizations.models import Organization
+# The trail sits below the apps whose objects it names: it knows them by their model label
+# (an organization, a domain, a mailbox), never by importing their models.
+DOMAIN = "domains.domain"
+MAILBOX = "mailboxes.mailbox"
 
 # Fields whose values never enter the trail, whatever service passes them: these names, and
 # any name ending like a secret (new_password, otp_secret, api_key, backup_codes...). Policy
@@ -73,10 +74,10 @@ def audit_record(
     actor: Actor,
     action: str,
     obj: Model,
-    organization: Organization | None,
+    organization: Model | None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    mailbox: Mailbox | None = None,
+    mailbox: Model | None = None,
 ) -> AuditEvent:
     """Record one event (see audit_event)."""
     event = audit_event(
@@ -97,17 +98,18 @@ def audit_event(
     actor: Actor,
     action: str,
     obj: Model,
-    organization: Organization | None,
+    organization: Model | None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    mailbox: Mailbox | None = None,
+    mailbox: Model | None = None,
 ) -> AuditEvent:
     """One event, not saved yet. It appears on the audit page of its organization, of its domain and
     of its account: obj itself when it is a Domain or a Mailbox; an object that belongs to an
     account (its webmail preferences, later its identities) passes that account as mailbox."""
-    if isinstance(obj, Mailbox):
+    label = obj._meta.label_lower
+    if label == MAILBOX:
         mailbox = obj
-    domain = obj if isinstance(obj, Domain) else mailbox.domain if mailbox is not None else None
+    domain = obj if label == DOMAIN else mailbox.domain if mailbox is not None else None  # type: ignore[attr-defined]
     changes: dict[str, Any] = {}
     if before is not None:
         changes["before"] = scrub(before)

@@ -16,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from mailboxes.account_views import TABS as ACCOUNT_TABS
 from organizations.access import (
     can_change_domain,
     get_domain_for_request,
@@ -96,7 +95,6 @@ def mailbox_audit(request: HttpRequest, mailbox_id: int) -> HttpResponse:
             "mailbox": mailbox,
             "domain": mailbox.domain,
             "tab": "audit",
-            "tabs": ACCOUNT_TABS,
             "can_change": can_change_domain(request.user, mailbox.domain),
         },
     )

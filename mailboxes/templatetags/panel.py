@@ -7,7 +7,15 @@ from urllib.parse import urlencode
 from django import template
 from django.template.defaultfilters import filesizeformat
 
+from mailboxes.tabs import TABS
+
 register = template.Library()
+
+
+@register.simple_tag
+def account_tabs() -> list[tuple[str, str, str]]:
+    """The account page's tabs (mailboxes/tabs.py), for whichever app renders the page."""
+    return TABS
 
 
 @register.filter
