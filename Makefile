@@ -13,6 +13,11 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# axe-core for the browser tests' accessibility checks (package.json; test tools only).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The panel on the embedded default: SQLite, tasks run in-process, demo login printed.
 run: venv
 	$(BIN)/python manage.py migrate --noinput -v0
@@ -23,6 +28,7 @@ run: venv
 # The whole suite, with the live Postfix/Dovecot test bed (installs what is missing, as root).
 test: venv
 	bash scripts/setup-system.sh
+	$(MAKE) node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

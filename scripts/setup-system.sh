@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, on Debian and as root, the system packages the test bed needs when any is missing
 # (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, Redis, Chromium
-# for the browser tests, and docker-compose to validate the compose file), and
-# starts Redis when it is installed but not answering. Safe to run again: it only fills gaps.
+# for the browser tests, npm for their axe-core, and docker-compose to validate the compose
+# file), and starts Redis when it is installed but not answering. Safe to run again: it only
+# fills gaps.
 set -euo pipefail
 
 packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sqlite
@@ -13,6 +14,9 @@ missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+
+# npm installs axe-core for the browser tests (package.json); Debian's own when none is there.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
