@@ -676,6 +676,7 @@ def test_chaos_the_loop_recovers_by_itself(bed: Bed) -> None:
 
     def note(what: str) -> None:
         log.append(f"{time.monotonic() - started:6.1f}s {what}")
+        print(log[-1])  # shown with a failure, wherever it happens
 
     def kill_worker() -> None:
         bed.worker.kill()
@@ -708,6 +709,8 @@ def test_chaos_the_loop_recovers_by_itself(bed: Bed) -> None:
     def kill_mid_apply() -> None:
         # A change to the large domain that removes an account: its apply writes every file,
         # then waits a second for Dovecot before moving the home (the agent's slowest path).
+        # Once the node has caught up, the next apply to start is that one.
+        assert wait_until(lambda: _converged(domains) and not apply_in_progress(bed), 20)
         victims = [b for b in chaos.mailboxes() if b.domain_id == domains[0].pk]
         victims = [b for b in victims if b.domain.catchall_target != b.address]
         chaos.delete(rng.choice(victims))
@@ -760,6 +763,5 @@ def test_chaos_the_loop_recovers_by_itself(bed: Bed) -> None:
     time.sleep(1.1)  # Dovecot re-reads passwd-files changed in the last second
     problems = check_over_the_wire(chaos, probe)
     note(f"checked {len(chaos.mailboxes())} accounts and {len(chaos.gone)} deleted over the wire")
-    print("\n".join(log))
     print(f"status samples: {chaos.samples}, Online logins probed: {chaos.online_probes}")
     assert not problems, f"seed {seed}:\n" + "\n".join(problems)
