@@ -21,10 +21,13 @@ def api_error(
     *,
     fields: Mapping[str, Sequence[str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> JsonResponse:
+    """extra: more members of the error, such as a 500's ``request_id``."""
     error: dict[str, object] = {"code": code, "message": message}
     if fields:
         error["fields"] = {name: list(messages) for name, messages in fields.items()}
+    error.update(extra or {})
     response = JsonResponse({"error": error}, status=status)
     for name, value in (headers or {}).items():
         response[name] = value

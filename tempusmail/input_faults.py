@@ -33,7 +33,7 @@ READ_HEADER_PREFIXES = ("HTTP_HX_",)  # htmx's request headers (django-htmx)
 @dataclass(frozen=True)
 class Fault:
     place: str  # "path", "query", "form", "json", "header"
-    name: str  # the parameter, field, header or file field as the client named it
+    name: str  # the parameter, field or header as the client named it
     problem: str  # what is wrong, as words: "a NUL character (0x00)"
 
     @property
@@ -125,11 +125,11 @@ def _body_faults(request: HttpRequest) -> Iterator[Fault]:
         except MultiPartParserError:
             return  # Django answers a broken multipart body 400 itself, later
         for name, values in fields:
-            for value in [name, *values]:
-                problem = _text_problem(value, one_line=value is name)
-                if problem is not None:
-                    yield Fault("form", _printable(name), problem)
-                    break
+            problems = [_text_problem(name, one_line=True)]
+            problems += [_text_problem(value, one_line=False) for value in values]
+            problem = next((found for found in problems if found is not None), None)
+            if problem is not None:
+                yield Fault("form", _printable(name), problem)
         return
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return

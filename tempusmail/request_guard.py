@@ -15,7 +15,6 @@ can hold, gives each request an id, and keeps the API's errors JSON.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
 from django.core.exceptions import BadRequest, SuspiciousOperation
@@ -71,12 +70,8 @@ def api_error(
 
     if request.path_info.startswith(WEBMAIL_API_PREFIX):
         return JsonResponse({"error": message, **(extra or {})}, status=status)
-    response = v1_error(status, code or _CODES.get(status, "error"), message, fields=fields)
-    if extra:
-        body = json.loads(response.content)
-        body["error"].update(extra)
-        response = JsonResponse(body, status=status)
-    return response
+    code = code or _CODES.get(status, "error")
+    return v1_error(status, code, message, fields=fields, extra=extra)
 
 
 def _refusal(request: HttpRequest, faults: Sequence[Fault]) -> HttpResponse:
