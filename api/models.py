@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from mailboxes.validators import validate_networks
+from tempusmail.validators import PlainTextModel
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
@@ -23,7 +24,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         return self.filter(mailbox=mailbox)
 
 
-class ApiKey(models.Model):
+class ApiKey(PlainTextModel, models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)  # sha256 hex of the secret part
     name = models.CharField(max_length=100)

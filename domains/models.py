@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from domains.validators import display_domain_name, validate_domain_name
+from tempusmail.validators import PlainTextModel
 from webmail_settings.choices import DATE_FORMATS, TIME_FORMATS
 
 
@@ -13,7 +14,7 @@ class DomainQuerySet(models.QuerySet["Domain"]):
         return self.filter(applied_version__lt=F("desired_version"))
 
 
-class Domain(models.Model):
+class Domain(PlainTextModel, models.Model):
     """A mail domain of an organization, served by one mail node.
 
     desired_version counts the changes made to the domain and its accounts; the node agent

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from domains.models import Domain
 from domains.validators import normalize_domain_name
-from mailboxes.models import LANGUAGES, Mailbox
+from mailboxes.models import LANGUAGES, Mailbox, MailboxKind
 from mailboxes.rules import DOMAIN_LIMIT_FIELDS, may_exceed_plan, sending_limit_errors
 from mailboxes.validators import format_size, normalize_address, split_address, validate_time_zone
 from organizations.models import Organization
@@ -103,8 +103,11 @@ def _catchall_error(domain: Domain, target: str) -> str:
     local_part, domain_name = split_address(target)
     if domain_name != domain.name:
         return f"The catch-all target must be an account of {domain.display_name}."
-    if not Mailbox.objects.filter(domain=domain, local_part=local_part).exists():
+    kind = Mailbox.objects.filter(domain=domain, local_part=local_part).values("kind").first()
+    if kind is None:
         return f"There is no account {local_part}@{domain.display_name}."
+    if kind["kind"] == MailboxKind.NOREPLY:
+        return f"{local_part}@{domain.display_name} is a no-reply address: it accepts no mail."
     return ""
 
 

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tempusmail.validators import PlainTextModel
+
 
 class InvitationState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -20,7 +22,7 @@ class InvitationQuerySet(models.QuerySet["Invitation"]):
         return self.filter(domain=domain)
 
 
-class Invitation(models.Model):
+class Invitation(PlainTextModel, models.Model):
     domain = models.ForeignKey(
         "domains.Domain", on_delete=models.CASCADE, related_name="invitations"
     )

@@ -10,6 +10,7 @@ from mailboxes.validators import (
     validate_networks,
     validate_time_zone,
 )
+from tempusmail.validators import PlainTextModel
 
 LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("it", "Italiano"),
              ("es", "Español")]  # fmt: skip
@@ -37,7 +38,7 @@ def _validate_local_part(value: str) -> None:
     normalize_local_part(value)
 
 
-class Mailbox(models.Model):
+class Mailbox(PlainTextModel, models.Model):
     """An e-mail account: an address on a domain with a password and a mail store."""
 
     domain = models.ForeignKey("domains.Domain", on_delete=models.PROTECT, related_name="mailboxes")

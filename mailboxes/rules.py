@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
-from mailboxes.models import Mailbox
+from domains.models import Domain
+from mailboxes.models import Mailbox, MailboxKind
 from mailboxes.validators import format_size, parse_address_list, parse_networks
+from tempusmail.validators import plain_text_errors
 
 if TYPE_CHECKING:
     from organizations.models import Plan
@@ -62,8 +64,13 @@ def normalize_settings(
                 normalized[field] = parse(changes[field])
             except ValidationError as exc:
                 errors[field] = exc.messages
+    errors.update(plain_text_errors(Mailbox, normalized))
     if mailbox.address in normalized.get("forward_to", []):
         errors.setdefault("forward_to", []).append("An account cannot forward to itself.")
+    elif "forward_to" in normalized and "forward_to" not in errors:
+        new = [a for a in normalized["forward_to"] if a not in (mailbox.forward_to or [])]
+        if problems := undeliverable_local_addresses(new):
+            errors["forward_to"] = problems
     errors.update(_plan_errors(mailbox, normalized))
     errors.update(
         sending_limit_errors(
@@ -77,6 +84,35 @@ def normalize_settings(
     if errors:
         raise ValidationError(errors)
     return normalized
+
+
+def undeliverable_local_addresses(addresses: list[str]) -> list[str]:
+    """Why each address at a domain TempusMail serves (a Domain row, any tenant's) would bounce:
+    no such account and no catch-all on its domain, or a no-reply account (it refuses mail).
+    Addresses elsewhere are the Internet's business. Two queries, none without local ones."""
+    by_domain: dict[str, list[str]] = {}
+    for address in addresses:
+        local, _, domain = address.rpartition("@")
+        by_domain.setdefault(domain, []).append(local)
+    served = dict(Domain.objects.filter(name__in=by_domain).values_list("name", "catchall_target"))
+    if not served:
+        return []
+    kinds = {
+        f"{local}@{domain}": kind
+        for local, domain, kind in Mailbox.objects.filter(
+            domain__name__in=served,
+            local_part__in={local for d in served for local in by_domain[d]},
+        ).values_list("local_part", "domain__name", "kind")
+    }
+    problems = []
+    for address in addresses:
+        kind = kinds.get(address)
+        domain = address.rpartition("@")[2]
+        if kind == MailboxKind.NOREPLY:
+            problems.append(f"{address} is a no-reply address: it accepts no mail.")
+        elif kind is None and domain in served and not served[domain]:
+            problems.append(f"There is no account {address}: mail forwarded to it would bounce.")
+    return problems
 
 
 def _plan_errors(mailbox: Mailbox, changes: dict[str, Any]) -> dict[str, list[str]]:

@@ -206,6 +206,8 @@ def test_demo_creates_a_working_login_and_prints_it() -> None:
 
 def test_mailbox_update_sets_each_setting(domain: str) -> None:
     run("mailbox", "create", f"upd@{domain}", "--password-stdin", stdin="velvet-lantern-42\n")
+    # A forward inside a served domain must reach an account (issue 19): make the target.
+    run("mailbox", "create", f"other@{domain}", "--password-stdin", stdin="velvet-lantern-43\n")
     out = run(
         "mailbox", "update", f"upd@{domain}", "--quota", "2G", "--services", "imap,smtp,webmail",
         "--allow-nets", "192.0.2.7,10.0.0.0/8", "--forward", f"Other@{domain},x@remote.test",

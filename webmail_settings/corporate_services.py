@@ -222,6 +222,10 @@ def _remove(actor: Actor, signatures) -> int:
     return len(doomed)
 
 
+def _full_name(mailbox: Mailbox) -> str:
+    return f"{mailbox.first_name} {mailbox.last_name}".strip()
+
+
 def _default_identities(mailboxes: list[Mailbox]) -> dict[int, Identity]:
     """Each account's default identity: its first one on its own address, made if missing."""
     by_id = {m.pk: m for m in mailboxes}
@@ -229,8 +233,10 @@ def _default_identities(mailboxes: list[Mailbox]) -> dict[int, Identity]:
     for identity in Identity.objects.filter(mailbox__in=mailboxes).order_by("pk"):
         if identity.address == by_id[identity.mailbox_id].address:
             found.setdefault(identity.mailbox_id, identity)
+    # Two names of 150 characters each do not fit the display name's 150: cut, never fail.
+    room = Identity._meta.get_field("display_name").max_length
     missing = [
-        Identity(mailbox=m, display_name=f"{m.first_name} {m.last_name}".strip(), address=m.address)
+        Identity(mailbox=m, display_name=_full_name(m)[:room], address=m.address)
         for m in mailboxes
         if m.pk not in found
     ]

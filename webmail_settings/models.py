@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from tempusmail.validators import PlainTextModel
 from webmail_settings.choices import DATE_FORMATS, TIME_FORMATS
 
 
@@ -25,7 +26,7 @@ class IdentityQuerySet(models.QuerySet):
         return self.filter(mailbox=mailbox)
 
 
-class Identity(models.Model):
+class Identity(PlainTextModel, models.Model):
     """A name and From address the owner sends as in webmail: their own address, or (once
     aliases exist) an alias of theirs. See webmail_settings.services.sender_addresses."""
 
@@ -46,7 +47,7 @@ class Identity(models.Model):
         return f"{self.display_name} <{self.address}>" if self.display_name else self.address
 
 
-class Signature(models.Model):
+class Signature(PlainTextModel, models.Model):
     """One signature of an identity. The HTML is stored sanitised (webmail_settings.sanitize);
     the text is the owner's own or derived from the HTML."""
 
@@ -90,7 +91,7 @@ class Signature(models.Model):
         return f"{self.name} ({self.identity})"
 
 
-class ContactDetails(models.Model):
+class ContactDetails(PlainTextModel, models.Model):
     """What a corporate signature says about an account besides its name and address."""
 
     mailbox = models.OneToOneField(
@@ -114,7 +115,7 @@ class SignatureTemplateQuerySet(models.QuerySet):
         return self.filter(domain=domain)
 
 
-class SignatureTemplate(models.Model):
+class SignatureTemplate(PlainTextModel, models.Model):
     """A domain admin's corporate signature: HTML (stored sanitised) and plain text with
     placeholders, rendered into a Signature on the default identity of each chosen account."""
 
