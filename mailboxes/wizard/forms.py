@@ -12,7 +12,7 @@ from domains.models import Domain
 from domains.services import PASSWORD_EXPIRY_MAX_DAYS
 from mailboxes.models import Mailbox
 from mailboxes.passwords import check_new_password
-from mailboxes.rules import SERVICE_OFFERS
+from mailboxes.rules import SERVICE_OFFERS, undeliverable_local_addresses
 from mailboxes.validators import (
     MAX_FORWARDS,
     format_size,
@@ -22,6 +22,7 @@ from mailboxes.validators import (
     parse_size,
 )
 from organizations.models import Plan
+from tempusmail.validators import validate_one_line
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,11 @@ class AccountStepForm(forms.Form):
         max_length=150,
         required=False,
         help_text="The user's first name, or a description such as “Sales Dept”.",
+        validators=[validate_one_line],  # mailbox_create checks it too, but only at the end
     )
-    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    last_name = forms.CharField(
+        label="Last name", max_length=150, required=False, validators=[validate_one_line]
+    )
     local_part = forms.CharField(
         label="Email address",
         max_length=64,
@@ -241,6 +245,8 @@ class OptionsStepForm(forms.Form):
         addresses = parse_address_list(self.cleaned_data["forward_to"])
         if self.address in addresses:
             raise ValidationError("An account cannot forward to itself.")
+        if problems := undeliverable_local_addresses(addresses):
+            raise ValidationError(problems)
         return addresses
 
 
