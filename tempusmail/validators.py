@@ -95,6 +95,6 @@ class PlainTextModel:
             for f in self._meta.concrete_fields
             if _is_text(f) and f.name not in skip
         }
-        errors.update(plain_text_errors(type(self), values))
+        errors.update(plain_text_errors(self._meta.model, values))
         if errors:
             raise ValidationError(errors)
