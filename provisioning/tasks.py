@@ -9,16 +9,23 @@ beat / `provision usage`: request_usage_reports -> report_usage on every node qu
 node queue:    report_usage -> (read Redis) -> record_usage on the panel queue
                             -> (read policy/state/status.json) -> record_policy_status
 beat:          request_trash_purge -> purge_trash on every node queue
+
+The mail queue (provisioning/queue.py, provisioning/node/queue.py):
+beat / page / `queue list`: request_queue_reports -> report_queue on every node queue
+node queue:    report_queue -> (postqueue -j) -> record_queue on the panel queue
+               queue_action -> (postqueue -i / postsuper -d) -> report_queue's report
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
 from celery import shared_task
 
+from provisioning import queue as mail_queue
 from provisioning import services, usage
 from provisioning.desired import domain_state
 
@@ -144,3 +151,60 @@ def purge_trash() -> list[str]:
     if purged:
         log.info("purged %s deleted home(s) from trash: %s", len(purged), ", ".join(purged))
     return purged
+
+# --- the mail queue ----------------------------------------------------------------------------
+
+
+@shared_task(name="provisioning.tasks.request_queue_reports")
+def request_queue_reports() -> int:
+    return mail_queue.request_queue_reports()
+
+
+def _send_queue_report(node_name: str) -> int:
+    # On the mail node: list its own Postfix queue and send the rows to the panel.
+    from django.conf import settings
+
+    from provisioning.node.paths import NodePaths
+    from provisioning.node.queue import QueueError, list_queue
+
+    listed_at = time.time()
+    try:
+        rows = [mail.to_json() for mail in list_queue(NodePaths(settings.MAILNODE_DIR))]
+        error = ""
+    except QueueError as exc:
+        log.warning("queue of node %s not read: %s", node_name, exc)
+        rows, error = [], str(exc)
+    record_queue.apply_async(
+        args=(node_name, rows, error, listed_at), queue=PANEL_QUEUE, compression="zlib"
+    )
+    return len(rows)
+
+
+@shared_task(name="provisioning.tasks.report_queue")
+def report_queue(node_name: str) -> int:
+    return _send_queue_report(node_name)
+
+
+@shared_task(name="provisioning.tasks.queue_action")
+def queue_action(node_name: str, action: str, ids: list[str]) -> list[str]:
+    # On the mail node: retry or delete, then report the queue as it is now.
+    from django.conf import settings
+
+    from provisioning.node.paths import NodePaths
+    from provisioning.node.queue import QueueError, act
+
+    try:
+        done = act(NodePaths(settings.MAILNODE_DIR), action, ids)
+        log.info("queue %s on node %s: %s", action, node_name, ", ".join(done) or "nothing left")
+    except QueueError as exc:
+        log.warning("queue %s on node %s failed: %s", action, node_name, exc)
+        done = []
+    _send_queue_report(node_name)
+    return done
+
+
+@shared_task(name="provisioning.tasks.record_queue")
+def record_queue(
+    node_name: str, rows: list[dict[str, Any]], error: str = "", listed_at: float | None = None
+) -> int:
+    return mail_queue.record_queue(node_name, rows, error, listed_at)

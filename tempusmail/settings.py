@@ -207,6 +207,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.request_usage_reports",
         "schedule": env.float("PROVISIONING_USAGE_SECONDS", default=300.0),
     },
+    # Each node's mail queue (the panel's Queue pages show this snapshot, with its time).
+    "request-queue-reports": {
+        "task": "provisioning.tasks.request_queue_reports",
+        "schedule": env.float("PROVISIONING_QUEUE_SECONDS", default=300.0),
+    },
     # Asks every mail node to delete the homes of deleted accounts past their retention.
     "request-trash-purge": {
         "task": "provisioning.tasks.request_trash_purge",
@@ -232,6 +237,10 @@ MAILNODE_REDIS_PREFIX = env.str(
 # policy services write them, and the panel, which reads them ("sent in 24 h").
 SENDING_REDIS_URL = env.str("SENDING_REDIS_URL", default="redis://127.0.0.1:6379/0")
 SENDING_REDIS_PREFIX = env.str("SENDING_REDIS_PREFIX", default="tm/")
+# Smarthost outside mail leaves through ("[host]:port", read by `mailstack start`; empty: none),
+# and the file holding its AUTH login as "user:password" (never the login itself here).
+MAILNODE_RELAYHOST = env.str("MAILNODE_RELAYHOST", default="")
+MAILNODE_RELAY_PASSWORD_FILE = env.str("MAILNODE_RELAY_PASSWORD_FILE", default="")
 # Homes of deleted accounts are kept this many days in the node's trash/, then purged.
 MAILNODE_TRASH_RETENTION_DAYS = env.int("MAILNODE_TRASH_RETENTION_DAYS", default=7)
 # A change not acknowledged within this many seconds is sent again by the reconcile task.

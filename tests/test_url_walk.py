@@ -76,6 +76,12 @@ ROUTES: dict[str, str] = {
     "domain_audit": "tenant_read",
     "mailbox_audit": "tenant_read",
     "audit_all": "staff_read",
+    "domain_queue": "tenant_read",
+    "domain_queue_refresh": "tenant_action",
+    "domain_queue_action": "tenant_action",
+    "staff_queue": "staff_read",
+    "staff_queue_refresh": "staff_action",
+    "staff_queue_action": "staff_action",
     "two_factor": "own",
     "two_factor_enrol": "own",
     "two_factor_backup_codes": "own_action",
@@ -149,7 +155,29 @@ PARAMETERS: dict[str, Callable[[World], object]] = {
     "local_part": lambda world: world.acme_mailbox.local_part,
     "key_id": lambda world: _api_key(world).pk,
     "personal_key_id": lambda world: _personal_api_key(world).pk,
+    "queue_id": lambda world: _queued(world).queue_id,
+    "action": lambda world: "retry",
+    "node_name": lambda world: _queued(world).node.name,
 }
+
+
+def _queued(world: World):
+    """A message of tenant A's domain in its node's queue snapshot (as a node report stores)."""
+    import time
+
+    from provisioning.models import QueuedMessage
+    from provisioning.queue import record_queue
+
+    node = world.acme_domain.node
+    found = QueuedMessage.objects.filter(node=node, queue_id="ABCDEF1234").first()
+    if found is None:
+        row = {
+            "id": "ABCDEF1234", "state": "deferred", "arrival": int(time.time()), "size": 1,
+            "sender": world.acme_mailbox.address, "recipients": ["x@far.test"], "reason": "451",
+        }  # fmt: skip
+        record_queue(node.name, [row])
+        found = QueuedMessage.objects.get(node=node, queue_id="ABCDEF1234")
+    return found
 
 
 def _api_key(world: World):
@@ -310,6 +338,11 @@ EXPECTED: dict[str, dict[str, tuple[Answer, Answer]]] = {
     "staff_read": _by_person(
         anonymous=_TO_LOGIN, outsider=_HIDDEN, read_only=_HIDDEN, owner=_HIDDEN, admin=_HIDDEN,
         staff=((200,), (200, 405)),
+    ),
+    # Provider staff's POST-only actions: everyone else 404 (a GET is refused first: 405).
+    "staff_action": _by_person(
+        anonymous=_TO_LOGIN, outsider=((405,), (404,)), read_only=((405,), (404,)),
+        owner=((405,), (404,)), admin=((405,), (404,)), staff=((405,), (302,)),
     ),
     # The mailbox owner's own pages: nobody else has them.
     "owner": _by_person(

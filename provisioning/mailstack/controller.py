@@ -27,6 +27,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from provisioning.mailstack import srs
+from provisioning.mailstack.relay import (
+    Relay,
+    RelayConfigError,
+    outbound_settings,
+    relay_from_settings,
+    write_password_map,
+)
 from provisioning.node.files import MAP_SUFFIX, atomic_write, postmap, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
@@ -45,6 +53,8 @@ PORT_NAMES = (
     "auth",
     "quota_status",
     "policy",  # the sending-limits policy service (provisioning/policy)
+    "srs_forward",  # postsrsd's two lookup tables (provisioning/mailstack/srs.py)
+    "srs_reverse",
 )
 HOSTNAME = "mx.tempusmail.test"
 START_TIMEOUT = 15.0
@@ -82,6 +92,7 @@ class MailStack:
         map_type: str = "cdb",
         usage: UsageStore | None = None,
         sending: CounterStore | None = None,
+        relay: Relay | str | None = "settings",
     ) -> None:
         if map_type not in MAP_SUFFIX:
             raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
@@ -89,6 +100,8 @@ class MailStack:
         self.usage = usage
         # Where the policy service keeps the sent counters; default: the settings.
         self.sending = sending
+        # The smarthost outside mail leaves through (None: none); default: the settings.
+        self._relay = relay
         # Postfix compares the -c directory with alternate_config_directories as a string,
         # so always use one canonical spelling of the root.
         self.root = Path(root).resolve()
@@ -106,7 +119,7 @@ class MailStack:
         with _locked(self.root):
             if self._running():  # another `mailstack start` on this root won the race
                 return self._saved_ports()
-            if self._postfix_pid() or self._dovecot_pid() or self._policy_pid():
+            if self._postfix_pid() or self._dovecot_pid() or self._policy_pid() or self._srs_pid():
                 self._stop()  # half a stack (one daemon died): restart cleanly, do not guess
             return self._start()
 
@@ -122,13 +135,15 @@ class MailStack:
         postfix = self._postfix_pid() is not None
         dovecot = self._dovecot_pid() is not None
         policy = self._policy_pid() is not None
-        running = postfix and dovecot and policy
+        srsd = self._srs_pid() is not None
+        running = postfix and dovecot and policy and srsd
         return {
             "root": str(self.root),
             "running": running,
             "postfix": postfix,
             "dovecot": dovecot,
             "policy": policy,
+            "srs": srsd,
             "ports": self._saved_ports() if running else {},
         }
 
@@ -154,6 +169,7 @@ class MailStack:
             and self._postfix_pid()
             and self._dovecot_pid()
             and self._policy_pid()
+            and self._srs_pid()
         )
 
     def _start(self) -> dict[str, int]:
@@ -180,6 +196,7 @@ class MailStack:
         for name, pid_of in (
             ("postfix", self._postfix_pid),
             ("policy service", self._policy_pid),
+            ("postsrsd", self._srs_pid),
             ("dovecot", self._dovecot_pid),
         ):
             pid = pid_of()
@@ -202,6 +219,17 @@ class MailStack:
     def _policy_pid(self) -> int | None:
         return policy_pid(self.paths)
 
+    def _srs_pid(self) -> int | None:
+        return srs.srs_pid(self.paths)
+
+    def relay(self) -> Relay | None:
+        if self._relay == "settings":
+            try:
+                return relay_from_settings()
+            except RelayConfigError as exc:
+                raise MailStackError(str(exc)) from None
+        return self._relay  # type: ignore[return-value]
+
     def _start_daemons(self) -> None:
         # Dovecot's base_dir holds only runtime state. Left over from a killed run, its pid file
         # may name an unrelated live process ("already running"), and the socket of a listener
@@ -212,6 +240,16 @@ class MailStack:
         start_policy(
             self.paths, self._saved_ports()["policy"], self.sending or _sending_from_settings()
         )
+        ports = self._saved_ports()
+        try:
+            srs.start_srs(
+                self.paths,
+                domain=HOSTNAME,
+                forward_port=ports["srs_forward"],
+                reverse_port=ports["srs_reverse"],
+            )
+        except srs.SrsError as exc:
+            raise MailStackError(str(exc)) from None
         # Dovecot first: Postfix must never accept mail that LMTP or SASL cannot serve.
         _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
         _run([_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"], "postfix")
@@ -270,6 +308,10 @@ class MailStack:
             )
         for name in ("postfix", "dovecot", "doveadm", "postmap", "postconf"):
             _binary(name)
+        try:
+            srs.binary()
+        except srs.SrsError as exc:
+            raise MailStackError(str(exc)) from None
         if not DOVECOT_SQLITE_DRIVER.exists():
             raise MailStackError(
                 "Dovecot's SQLite driver is missing (the login refusals are an SQLite table): "
@@ -335,7 +377,13 @@ class MailStack:
             usage_dict = usage.dovecot_dict()
         except UsageConfigError as exc:
             raise MailStackError(str(exc)) from None
+        relay = self.relay()
+        try:
+            password_map = write_password_map(relay, self.paths.postfix_dir, self.map_type)
+        except RelayConfigError as exc:
+            raise MailStackError(str(exc)) from None
         values = {
+            "outbound": outbound_settings(relay, password_map=password_map),
             "root": str(self.root),
             "hostname": HOSTNAME,
             "map_type": self.map_type,
@@ -378,7 +426,7 @@ class MailStack:
 
     def _log_tails(self, lines: int = 15) -> str:
         parts = []
-        for name in ("dovecot.log", "postfix.log", "policyd.log"):
+        for name in ("dovecot.log", "postfix.log", "policyd.log", "postsrsd.log"):
             path = self.paths.log_dir / name
             with contextlib.suppress(FileNotFoundError):
                 text = path.read_text("utf-8", errors="replace").splitlines()
