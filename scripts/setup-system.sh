@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, on Debian and as root, the system packages the test bed needs when any is missing
-# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, Redis, Chromium
+# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, postsrsd, Redis, Chromium
 # for the browser tests, npm for their axe-core, and docker-compose to validate the compose
 # file), and starts Redis when it is installed but not answering. Safe to run again: it only
 # fills gaps.
@@ -8,6 +8,7 @@ set -euo pipefail
 
 packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sqlite
           dovecot-sieve dovecot-managesieved redis-server
+          postsrsd  # SRS for forwards to outside domains (provisioning/mailstack/srs.py)
           chromium  # the browser tests drive Debian's Chromium (Playwright, no download)
           docker-compose)  # only to validate docker-compose.yml (`config`); no engine runs
 missing=()
