@@ -47,7 +47,7 @@ def wait_applied() -> None:
     from django.core.management import call_command
 
     with open(os.devnull, "w") as quiet:
-        call_command("provision", "wait", "--timeout", "30", stdout=quiet)
+        call_command("provision", "wait", "--timeout", "300", stdout=quiet)
 
 
 @contextmanager

@@ -15,9 +15,8 @@ default); --hash-rounds changes it for the whole run and the output says so.
         [--database-url URL] [--hash-rounds N] [--baseline 1000] [--existing N] [--then N]
 
 --existing N seeds N accounts into the domain first; --then N imports N more lines after the
-first import, into the grown domain (issue 21 measured --accounts 1000 --then 9000). The
-job's lines/s should not fall as the domain grows: the node applies the whole domain per send,
-so the import sends at the node's pace (provisioning.services.paced_sends).
+first import, into the grown domain (issue 21 measured --accounts 1000 --then 9000): the job's
+lines/s should not fall as the domain grows.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from jobs.models import Job
 from jobs.services import job_advance, job_create, job_finish, job_start
 from mailboxes.passwords import check_new_password, generate_password
 from mailboxes.services import mailbox_create
-from provisioning.services import paced_sends
 from security.audit import Actor
 from tempusmail.csv_safety import FORMULA_STARTS, neutralise
 
@@ -212,24 +211,20 @@ class _Abort(Exception):
 
 def _valid_lines(progress: Progress, actor: Actor, domain: Domain, rows: list[Row]) -> Outcome:
     created, errors, generated = 0, [], []
-    # The node applies the whole domain at each send: sent at the pace of the node, not at
-    # every chunk, so the lines per second do not fall as the domain grows.
-    with paced_sends(domain.pk) as sends:
-        for start in range(0, len(rows), CHUNK):
-            chunk, failed = rows[start : start + CHUNK], 0
-            with transaction.atomic():
-                for row in chunk:
-                    try:
-                        address, password = _create(actor, domain, row)  # its own savepoint
-                    except ValidationError as exc:
-                        errors.append(_error(row, exc))
-                        failed += 1
-                        continue
-                    created += 1
-                    if password:
-                        generated.append((address, password))
-            progress(len(chunk), failed)
-            sends.send()
+    for start in range(0, len(rows), CHUNK):
+        chunk, failed = rows[start : start + CHUNK], 0
+        with transaction.atomic():
+            for row in chunk:
+                try:
+                    address, password = _create(actor, domain, row)  # its own savepoint
+                except ValidationError as exc:
+                    errors.append(_error(row, exc))
+                    failed += 1
+                    continue
+                created += 1
+                if password:
+                    generated.append((address, password))
+        progress(len(chunk), failed)
     return created, errors, generated
 
 

@@ -7,9 +7,6 @@ the change is sent to the node once the transaction commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -47,8 +44,6 @@ def _dispatch_on_commit(domain_id: int) -> None:
     one transaction queues one send, not 10,000 (the claim would drop 9,999 of them anyway).
     The pending callbacks are Django's own list, so a rolled-back savepoint's send is gone from
     it and a later change in the same transaction queues a new one."""
-    if domain_id in _held.get():
-        return  # the caller sends it itself (paced_sends)
     pending = transaction.get_connection().run_on_commit
     if any(getattr(callback, "domain_id", None) == domain_id for _, callback, _ in pending):
         return
@@ -59,67 +54,6 @@ def _dispatch_on_commit(domain_id: int) -> None:
     send.domain_id = domain_id  # type: ignore[attr-defined]
     # robust: a broker outage must not fail the (already committed) change; reconcile resends.
     transaction.on_commit(send, robust=True)
-
-
-_held: ContextVar[frozenset[int]] = ContextVar("held_sends", default=frozenset())
-
-
-class PacedSends:
-    """Sends of one domain during a long job that commits many chunks (a CSV import).
-
-    The node applies a domain's whole state each time, so its work per send grows with the
-    domain; a send per chunk would make the node's share of the machine (and so the job's
-    lines per second) grow with the domain too. Here the chunks' commits send nothing; send()
-    after a chunk sends only when the node is done with the previous send and has been idle
-    for IDLE_FACTOR times as long as that apply took (the node busy at most a fifth of the
-    time, whatever the domain's size); finish() sends what is left.
-    """
-
-    IDLE_FACTOR = 4
-    MIN_INTERVAL = timedelta(seconds=2)
-
-    def __init__(self, domain_id: int) -> None:
-        self.domain_id = domain_id
-
-    def send(self) -> None:
-        domain = (
-            Domain.objects.filter(pk=self.domain_id)
-            .values("sent_version", "applied_version", "desired_version", "sent_at", "applied_at")
-            .first()
-        )
-        if domain is None or domain["applied_version"] >= domain["desired_version"]:
-            return
-        sent_at, applied_at = domain["sent_at"], domain["applied_at"]
-        if sent_at is not None:
-            if domain["applied_version"] < domain["sent_version"]:
-                return  # the node is still at the previous send
-            took = max((applied_at or sent_at) - sent_at, timedelta(0))
-            wait = max(self.MIN_INTERVAL, took * (1 + self.IDLE_FACTOR))
-            if timezone.now() - sent_at < wait:
-                return
-        self._dispatch()
-
-    def finish(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        try:
-            dispatch(self.domain_id)
-        except Exception:  # a broker outage must not fail the job: reconcile sends it later
-            log.exception("could not send domain %s", self.domain_id)
-
-
-@contextmanager
-def paced_sends(domain_id: int) -> Iterator[PacedSends]:
-    """Hold the domain's sends on commit for the block (see PacedSends); whatever the block
-    leaves unsent is sent at its end, even when it fails."""
-    pacer = PacedSends(domain_id)
-    token = _held.set(_held.get() | {domain_id})
-    try:
-        yield pacer
-    finally:
-        _held.reset(token)
-        pacer.finish()
 
 
 def dispatch(domain_id: int, *, force: bool = False) -> None:
@@ -168,8 +102,9 @@ MAX_RETRY_SECONDS = 300
 
 def retry_delay(failures: int) -> float:
     """Seconds to wait before re-sending a domain: doubles with each failed apply in a row."""
-    base = settings.PROVISIONING_RESEND_AFTER_SECONDS
-    return min(base * 2 ** min(failures, 16), max(base, MAX_RETRY_SECONDS))
+    base: float = settings.PROVISIONING_RESEND_AFTER_SECONDS
+    factor: int = 2 ** min(failures, 16)  # typeshed: int ** int is Any (a negative power)
+    return min(base * factor, max(base, MAX_RETRY_SECONDS))
 
 
 def domains_to_resend() -> list[tuple[int, bool]]:

@@ -277,37 +277,6 @@ def test_valid_lines_mode_creates_the_valid_ones(
     assert upload.rows == []  # passwords typed in the file are not kept past the job
 
 
-def test_valid_lines_mode_sends_the_domain_at_the_nodes_pace_not_per_chunk(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each send makes the node apply the whole domain: a send per chunk would make a big
-    domain's import slower per line (issue 21). The chunks' commits send nothing; a send
-    follows a chunk only once the node has applied the previous one and idled long enough;
-    the end of the import sends the rest. Every account is applied at the end."""
-    from imports.services import import_rows
-    from provisioning import services as provisioning
-
-    sent: list[int] = []
-    real = provisioning.dispatch
-    monkeypatch.setattr(
-        provisioning, "dispatch", lambda pk, **kw: (sent.append(pk), real(pk, **kw))
-    )
-    monkeypatch.setattr("imports.services.CHUNK", 1)
-    rows = [{"line": n, "local_part": f"paced{n}", "first_name": "", "last_name": "",
-             "quota_bytes": None, "settings": {}, "password": "Xq9-long-pw1"}
-            for n in range(2, 6)]  # fmt: skip
-    created, errors, _ = import_rows(
-        actor=ACTOR, domain=world.acme_domain, rows=rows, mode=ImportMode.VALID_LINES,
-        progress=lambda done, failed: None,
-    )  # fmt: skip
-    assert (created, errors) == (4, [])
-    # The first chunk is sent; the node (eager here) applies it at once, but the next ones
-    # wait for the pause after it (at least 2 s); the end sends the rest: 2 sends, not 4.
-    assert sent == [world.acme_domain.pk, world.acme_domain.pk]
-    domain = Domain.objects.get(pk=world.acme_domain.pk)
-    assert domain.applied_version == domain.desired_version
-
-
 def test_all_or_nothing_with_a_failing_line_leaves_nothing(
     world: World, django_capture_on_commit_callbacks
 ) -> None:  # fmt: skip

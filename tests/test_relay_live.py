@@ -234,3 +234,17 @@ def test_forward_leaves_with_srs_and_its_bounce_comes_back(relay, domain, smarth
         s.mail("")
         code, text = s.rcpt("SRS0=xxxx=AB=origin.test=writer@mx.tempusmail.test")
     assert code == 550 and b"invalid SRS address" in text
+
+
+def test_the_relay_benchmark_runs_in_its_smoke_size() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/relay_throughput.py", "--smoke"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("through the node") and "messages/s" in line for line in lines)
+    assert any(line.startswith("straight to smarthost") for line in lines), result.stdout
