@@ -270,13 +270,14 @@ def _openapi_path(route: Route) -> str:
 
 
 # Refusals happen before the session is read, so they cannot depend on who asks: each is sent
-# once per route, by the first person walking it. Values that pass the guard (100 kB; controls
-# in bodies) reach the views, and are sent as every person.
-_REFUSALS_SENT: set[tuple[str, ...]] = set()
+# once per route, by the first person walking it (and once more with an API key). Values that
+# pass the guard (100 kB; controls in bodies) reach the views, and are sent as every person.
+_REFUSALS_SENT: set[tuple[object, ...]] = set()
 
 
-def _sent_before(route: Route, *what: str) -> bool:
-    key = (str(route), *what)
+def _sent_before(walk: Walk, route: Route, *what: str) -> bool:
+    # With an API key and without: the API's refusals are also sent where a query would run.
+    key = (str(route), walk.person in KEY_PERSONS, *what)
     if key in _REFUSALS_SENT:
         return True
     _REFUSALS_SENT.add(key)
@@ -301,12 +302,12 @@ def _walk_route(walk: Walk, route: Route, people: People, reads: _ReadKeys,
         if not (refuse or reached):
             continue
         for parameter in sorted({*read, "q"}) if refuse else read:
-            if refuse and _sent_before(route, "query", parameter, label):
+            if refuse and _sent_before(walk, route, "query", parameter, label):
                 continue
             target = f"{url}?{quote(parameter)}={raw}"
             walk.send(f"{url} ?{parameter}= ({label})", "query", "GET", target, must_refuse=refuse)
         for parameter in route.parameters[-1:]:  # the guard reads the whole path: one part will do
-            if refuse and _sent_before(route, "path", parameter, label):
+            if refuse and _sent_before(walk, route, "path", parameter, label):
                 continue
             target = _url(route, people, parameter, raw)
             walk.send(f"{route} <{parameter}> ({label})", "path", "GET", target, must_refuse=refuse)
@@ -333,13 +334,13 @@ def _walk_json(walk: Walk, route: Route, url: str) -> None:
             continue
         for name in fields:
             for label, value in JSON_HOSTILE.items():
-                if label in ALWAYS_REFUSED and _sent_before(route, method, name, label):
+                if label in ALWAYS_REFUSED and _sent_before(walk, route, method, name, label):
                     continue
                 body = f'{{"{name}": {value}}}'
                 walk.send(f"{method} {url} {name} ({label})", "json", method, url,
                           must_refuse=label in ALWAYS_REFUSED, body=body,
                           content_type="application/json")  # fmt: skip
-        if _sent_before(route, method, "raw"):
+        if _sent_before(walk, route, method, "raw"):
             continue
         raw = b'{"' + fields[0].encode() + b'": "a\xffb"}'
         walk.send(f"{method} {url} raw \\xff", "json", method, url, must_refuse=True,
