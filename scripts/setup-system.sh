@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, on Debian and as root, the system packages the test bed needs when any is missing
-# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, postsrsd, Redis, Chromium
-# for the browser tests, npm for their axe-core, and docker-compose to validate the compose
+# (Postfix with its cdb maps, Dovecot with IMAP/POP3/LMTP/Sieve/ManageSieve, postsrsd, Redis, NSD
+# for the tests' DNS server, Chromium for the browser tests, npm for their axe-core, and docker-compose to validate the compose
 # file), and starts Redis when it is installed but not answering. Safe to run again: it only
 # fills gaps.
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sqlite
           dovecot-sieve dovecot-managesieved redis-server
           postsrsd  # SRS for forwards to outside domains (provisioning/mailstack/srs.py)
+          nsd  # the tests' authoritative DNS server (tests/dns_server.py); not on mail nodes
           chromium  # the browser tests drive Debian's Chromium (Playwright, no download)
           docker-compose)  # only to validate docker-compose.yml (`config`); no engine runs
 missing=()
@@ -29,6 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Tests run private NSD instances on 127.53.x.y:53; the packaged service (where an init
+  # system started it) would hold port 53 on every address.
+  if [[ " ${missing[*]} " == *" nsd "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now nsd >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then

@@ -237,6 +237,27 @@ MAILNODE_REDIS_PREFIX = env.str(
 # policy services write them, and the panel, which reads them ("sent in 24 h").
 SENDING_REDIS_URL = env.str("SENDING_REDIS_URL", default="redis://127.0.0.1:6379/0")
 SENDING_REDIS_PREFIX = env.str("SENDING_REDIS_PREFIX", default="tm/")
+# How `mailstack start` runs the node (provisioning/mailstack/profile.py, docs/deployment.md):
+# "testbed" listens on 127.0.0.1 at ports it picks; "production" on MAILNODE_LISTEN at 25, 465,
+# 587, 993, 995 and 4190 with TLS, postscreen and delivery to the world by MX.
+MAILNODE_PROFILE = env.str("MAILNODE_PROFILE", default="testbed")
+MAILNODE_HOSTNAME = env.str("MAILNODE_HOSTNAME", default="mx.tempusmail.test")
+# A public mail host listens on every address (a container's only one) unless told otherwise.
+MAILNODE_LISTEN = env.list("MAILNODE_LISTEN", default=["0.0.0.0", "::"])  # noqa: S104
+# Clients that may relay without logging in (e.g. the panel's host). Nothing by default.
+MAILNODE_MYNETWORKS = env.list("MAILNODE_MYNETWORKS", default=[])
+MAILNODE_MESSAGE_SIZE_LIMIT = env.int("MAILNODE_MESSAGE_SIZE_LIMIT", default=25 * 1024 * 1024)
+# The certificate of MAILNODE_HOSTNAME (PEM files); empty: a self-signed one is made.
+MAILNODE_TLS_CERT = env.str("MAILNODE_TLS_CERT", default="")
+MAILNODE_TLS_KEY = env.str("MAILNODE_TLS_KEY", default="")
+# A name server Postfix asks instead of /etc/resolv.conf's (a private mount namespace).
+MAILNODE_RESOLVER = env.str("MAILNODE_RESOLVER", default="")
+# Per client IP at port 25 (Postfix anvil): connections at once, connections and messages a
+# minute; and how long postscreen waits for a client that talks before its turn.
+MAILNODE_CLIENT_CONNECTIONS = env.int("MAILNODE_CLIENT_CONNECTIONS", default=20)
+MAILNODE_CLIENT_CONNECTION_RATE = env.int("MAILNODE_CLIENT_CONNECTION_RATE", default=60)
+MAILNODE_CLIENT_MESSAGE_RATE = env.int("MAILNODE_CLIENT_MESSAGE_RATE", default=120)
+MAILNODE_POSTSCREEN_GREET_WAIT = env.int("MAILNODE_POSTSCREEN_GREET_WAIT", default=6)
 # Smarthost outside mail leaves through ("[host]:port", read by `mailstack start`; empty: none),
 # and the file holding its AUTH login as "user:password" (never the login itself here).
 MAILNODE_RELAYHOST = env.str("MAILNODE_RELAYHOST", default="")

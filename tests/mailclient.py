@@ -13,7 +13,8 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 HOST = "127.0.0.1"
-# The test bed trusts 127.0.0.1 (mynetworks); a client bound to this address is "the internet".
+# A client bound to this address plays "the internet" (the test bed trusts no client at port 25
+# since issue 22, but tests that prove an IP rule need a second source address anyway).
 INTERNET = "127.0.0.9"
 
 

@@ -862,10 +862,28 @@ def test_data_lives_on_named_volumes() -> None:
 
 
 def test_internal_services_publish_no_ports() -> None:
-    for name in ("postgres", "redis", "worker", "beat", "mailnode"):
+    for name in ("postgres", "redis", "worker", "beat"):
         assert not service(name).get("ports"), f"{name} must not publish ports"
     for port in service("web").get("ports", []):
         assert str(port).startswith("127.0.0.1:"), "the panel is served through a TLS proxy"
+
+
+def test_the_mail_node_is_a_production_mail_host_on_the_standard_ports() -> None:
+    from provisioning.mailstack.profile import PRODUCTION, PRODUCTION_PORTS, Profile
+
+    env = environment("mailnode")
+    assert env["MAILNODE_PROFILE"] == PRODUCTION
+    assert env["MAILNODE_HOSTNAME"] == "<MAILNODE_HOSTNAME>"  # required, no default
+    published = {}
+    for mapping in service("mailnode")["ports"]:
+        host, _, container = str(mapping).rpartition(":")
+        published[int(container)] = host
+    # Exactly the public listeners, each on the same host port; LMTP, SASL, quota-status,
+    # policy and SRS are on the container's loopback and never published.
+    assert published == {port: str(port) for port in PRODUCTION_PORTS.values()}
+    assert set(PRODUCTION_PORTS.values()) == {25, 465, 587, 993, 995, 4190}
+    # What compose gives the node makes a valid profile.
+    Profile(name=PRODUCTION, hostname="mx.example.com", listen=(env["MAILNODE_LISTEN"],))
 
 
 @pytest.mark.skipif(
@@ -881,6 +899,7 @@ def test_compose_accepts_the_file(tmp_path: Path) -> None:
         "SECRET_KEY": "s",
         "POSTGRES_PASSWORD": "p",
         "REDIS_PASSWORD": "r",
+        "MAILNODE_HOSTNAME": "mx.example.com",
     }
     for cli in (["docker", "compose"], ["docker-compose"]):
         if not shutil.which(cli[0]):

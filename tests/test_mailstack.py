@@ -246,10 +246,13 @@ def test_status_command_prints_json(stack: MailStack, ports: dict[str, int]) -> 
     status = json.loads(result.stdout)
     assert status == {
         "root": str(stack.root),
+        "profile": "testbed",
+        "hostname": "mx.tempusmail.test",
         "running": True,
         "postfix": True,
         "dovecot": True,
         "policy": True,
+        "srs": True,
         "ports": ports,
     }
 
@@ -283,10 +286,13 @@ def test_stop_then_start_keeps_ports_and_data(stack: MailStack, ports: dict[str,
     stack.stop()
     assert stack.status() == {
         "root": str(stack.root),
+        "profile": "testbed",
+        "hostname": "mx.tempusmail.test",
         "running": False,
         "postfix": False,
         "dovecot": False,
         "policy": False,
+        "srs": False,
         "ports": {},
     }
     assert not any(accepts(port) for port in ports.values())

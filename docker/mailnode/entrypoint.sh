@@ -29,9 +29,8 @@ esac
 
 # Dovecot and Postfix first: the agent must not write files that nothing serves. The daemons
 # detach; a failure to start them ends the container, and its restart policy tries again.
-# KNOWN GAP: `mailstack start` has no option to listen on public interfaces or fixed ports (it
-# binds 127.0.0.1 on ports it picks, remembered in $state_dir/ports.json) and renders no TLS,
-# so this container is not yet reachable by mail clients or other MTAs; see docs/deployment.md.
+# How they face the world (MAILNODE_PROFILE, MAILNODE_HOSTNAME, MAILNODE_LISTEN ...) is read
+# from the environment by settings.py; docker-compose.yml runs the production profile.
 python manage.py mailstack start --state-dir "$state_dir"
 
 # One task at a time: every apply rewrites the node's maps, so applies must not interleave.

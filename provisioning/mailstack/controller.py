@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import grp
+import ipaddress
 import json
 import os
 import pwd
@@ -28,6 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.mailstack import srs
+from provisioning.mailstack.profile import (
+    TESTBED_PUBLIC_PORT_NAMES,
+    Profile,
+    ProfileError,
+    postfix_address,
+)
+from provisioning.mailstack.profile import from_settings as profile_from_settings
 from provisioning.mailstack.relay import (
     Relay,
     RelayConfigError,
@@ -35,6 +43,7 @@ from provisioning.mailstack.relay import (
     relay_from_settings,
     write_password_map,
 )
+from provisioning.mailstack.tls import CertificateError, certificate
 from provisioning.node.files import MAP_SUFFIX, atomic_write, postmap, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
@@ -43,20 +52,19 @@ from provisioning.node.refusals import sql_config as refusals_sql_config
 from provisioning.node.usage import UsageConfigError, UsageStore
 from provisioning.policy.daemon import CounterStore, policy_pid, start_policy
 
-PORT_NAMES = (
-    "smtp",
-    "submission",
-    "imap",
-    "pop3",
-    "managesieve",
+# The node's own services: on 127.0.0.1 at picked ports in both profiles.
+LOOPBACK_PORT_NAMES = (
     "lmtp",
     "auth",
     "quota_status",
     "policy",  # the sending-limits policy service (provisioning/policy)
     "srs_forward",  # postsrsd's two lookup tables (provisioning/mailstack/srs.py)
     "srs_reverse",
+    "reinject",  # Postfix's listener for the node's own Sieve redirects and vacation replies
 )
-HOSTNAME = "mx.tempusmail.test"
+# The test bed's listeners (ports.json); production's public ones are in profile.py.
+PORT_NAMES = (*TESTBED_PUBLIC_PORT_NAMES, *LOOPBACK_PORT_NAMES)
+HOST = "127.0.0.1"  # where the node's own services listen, in both profiles
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -93,6 +101,7 @@ class MailStack:
         usage: UsageStore | None = None,
         sending: CounterStore | None = None,
         relay: Relay | str | None = "settings",
+        profile: Profile | None = None,
     ) -> None:
         if map_type not in MAP_SUFFIX:
             raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
@@ -102,6 +111,8 @@ class MailStack:
         self.sending = sending
         # The smarthost outside mail leaves through (None: none); default: the settings.
         self._relay = relay
+        # Test bed or production, host name, addresses ...; default: the settings.
+        self._profile = profile
         # Postfix compares the -c directory with alternate_config_directories as a string,
         # so always use one canonical spelling of the root.
         self.root = Path(root).resolve()
@@ -131,6 +142,15 @@ class MailStack:
         with _locked(self.root):
             self._stop()
 
+    @property
+    def profile(self) -> Profile:
+        if self._profile is None:
+            try:
+                self._profile = profile_from_settings()
+            except ProfileError as exc:
+                raise MailStackError(str(exc)) from None
+        return self._profile
+
     def status(self) -> dict[str, Any]:
         postfix = self._postfix_pid() is not None
         dovecot = self._dovecot_pid() is not None
@@ -139,6 +159,8 @@ class MailStack:
         running = postfix and dovecot and policy and srsd
         return {
             "root": str(self.root),
+            "profile": self.profile.name,
+            "hostname": self.profile.hostname,
             "running": running,
             "postfix": postfix,
             "dovecot": dovecot,
@@ -244,7 +266,7 @@ class MailStack:
         try:
             srs.start_srs(
                 self.paths,
-                domain=HOSTNAME,
+                domain=self.profile.hostname,
                 forward_port=ports["srs_forward"],
                 reverse_port=ports["srs_reverse"],
             )
@@ -252,7 +274,19 @@ class MailStack:
             raise MailStackError(str(exc)) from None
         # Dovecot first: Postfix must never accept mail that LMTP or SASL cannot serve.
         _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
-        _run([_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"], "postfix")
+        _run(self._postfix_start_command(), "postfix")
+
+    def _postfix_start_command(self) -> list[str]:
+        postfix = [_binary("postfix"), "-c", str(self.paths.postfix_dir), "start"]
+        if not self.profile.resolver:
+            return postfix
+        # Postfix resolves through /etc/resolv.conf only (port 53): its master, and every
+        # daemon it forks, run in a private mount namespace where that file names our resolver.
+        resolv = self.paths.run_dir / "resolv.conf"
+        atomic_write(resolv, resolv_conf(self.profile.resolver), mode=0o644, group="root")
+        script = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+        return [_binary("unshare"), "--mount", "--propagation", "private", "--",
+                "/bin/sh", "-c", script, "sh", str(resolv), *postfix]  # fmt: skip
 
     def _wait_for_exit(
         self, name: str, pid_of: Callable[[], int | None], *, timeout: float
@@ -265,15 +299,15 @@ class MailStack:
 
     def _wait_for_ports(self, ports: dict[str, int], *, listening: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = dict(ports)
+        pending = self.profile.listeners(ports)
         while pending:
-            now_listening = _listening_ports()
-            pending = {n: p for n, p in pending.items() if (p in now_listening) != listening}
+            sockets = _listening_sockets()
+            pending = [s for s in pending if _is_listening(sockets, s[1], s[2]) != listening]
             if not pending:
                 return
             if time.monotonic() > deadline:
                 state = "accept connections" if listening else "close"
-                names = ", ".join(f"{n} {p}" for n, p in pending.items())
+                names = ", ".join(f"{n} {postfix_address(a, p)}" for n, a, p in pending)
                 raise MailStackError(f"ports did not {state} within {timeout:.0f} s: {names}")
             time.sleep(0.05)
 
@@ -284,17 +318,25 @@ class MailStack:
             saved = json.loads(self.paths.ports_file.read_text("utf-8"))
         except (FileNotFoundError, ValueError):
             return {}
-        if not isinstance(saved, dict) or set(saved) != set(PORT_NAMES):
+        names = self._port_names()
+        if not isinstance(saved, dict) or set(saved) != set(names):
+            return {}  # none yet, or another profile's
+        if not all(isinstance(saved[name], int) for name in names):
             return {}
-        if not all(isinstance(saved[name], int) for name in PORT_NAMES):
-            return {}
-        return {name: saved[name] for name in PORT_NAMES}
+        return {name: saved[name] for name in names}
+
+    def _port_names(self) -> tuple[str, ...]:
+        return (*self.profile.public_port_names, *LOOPBACK_PORT_NAMES)
 
     def _choose_ports(self, saved: dict[str, int]) -> dict[str, int]:
-        """Keep the remembered ports that are still free; pick fresh ones for the rest."""
-        keep = {name: port for name, port in saved.items() if _port_is_free(port)}
-        fresh = _free_ports(len(PORT_NAMES) - len(keep), exclude=set(keep.values()))
-        chosen = {name: keep[name] if name in keep else fresh.pop() for name in PORT_NAMES}
+        """Production's standard ports; for the others, keep the remembered ports that are
+        still free and pick fresh ones for the rest."""
+        fixed = self.profile.fixed_ports
+        picked = [name for name in self._port_names() if name not in fixed]
+        keep = {n: p for n, p in saved.items() if n in picked and _port_is_free(p)}
+        fresh = _free_ports(len(picked) - len(keep), exclude={*keep.values(), *fixed.values()})
+        chosen = {name: keep[name] if name in keep else fresh.pop() for name in picked}
+        chosen = {**fixed, **chosen}
         text = json.dumps(chosen, indent=2) + "\n"
         atomic_write(self.paths.ports_file, text, mode=0o644, group="root")
         return chosen
@@ -382,18 +424,24 @@ class MailStack:
             password_map = write_password_map(relay, self.paths.postfix_dir, self.map_type)
         except RelayConfigError as exc:
             raise MailStackError(str(exc)) from None
+        profile = self.profile
+        if profile.production and relay is None:
+            outbound = _render("outbound-direct.cf", {"bind_addresses": _bind_addresses(profile)})
+        else:
+            outbound = outbound_settings(relay, password_map=password_map)
         values = {
-            "outbound": outbound_settings(relay, password_map=password_map),
+            "outbound": outbound,
             "root": str(self.root),
-            "hostname": HOSTNAME,
+            "hostname": profile.hostname,
             "map_type": self.map_type,
             "maps": str(self.paths.maps_dir),
             "usage_dict": usage_dict,
             **{name: str(port) for name, port in ports.items()},
         }
-        dovecot_conf = _render("dovecot.conf", values)
-        main_cf = _render("main.cf", values)
-        master_cf = _master_cf(_render("master-listeners.cf", values))
+        values.update(self._profile_values(ports))
+        dovecot_conf = _render_with_profile("dovecot", values, profile)
+        main_cf = _render_with_profile("main", values, profile)
+        master_cf = _master_cf(_master_listeners(values, profile))
         # dovecot.conf may hold the Redis password (usage dict); Dovecot reads it as root and
         # hands settings to its unprivileged processes itself. main.cf/master.cf hold no secret.
         atomic_write(self.paths.dovecot_conf, dovecot_conf, mode=0o640, group="dovecot")
@@ -406,6 +454,35 @@ class MailStack:
         usage.save(self.paths)  # what the agent reads usage back from
         _write_postfix_config(self.paths.postfix_dir / "main.cf", main_cf)
         _write_postfix_config(self.paths.postfix_dir / "master.cf", master_cf)
+
+    def _profile_values(self, ports: dict[str, int]) -> dict[str, str]:
+        """The placeholders that depend on the profile (addresses, TLS, limits)."""
+        profile = self.profile
+        public = list(profile.public_addresses)
+        wildcard = any(ipaddress.ip_address(a).is_unspecified for a in public)
+        values = {
+            # master.cf binds each public listener to its address itself; Postfix would refuse
+            # an inet_interfaces address that is no interface's own (127.0.0.2 is only part of
+            # lo's 127.0.0.0/8), so the listen addresses are named as proxy_interfaces: what
+            # Postfix counts as itself when it checks an MX for a mail loop.
+            "inet_interfaces": "all" if wildcard else HOST,
+            "proxy_interfaces": "" if wildcard else ", ".join(a for a in public if a != HOST),
+            "inet_protocols": "ipv4, ipv6" if any(":" in a for a in public) else "ipv4",
+            "mynetworks": " ".join(_postfix_network(n) for n in profile.mynetworks),
+            "message_size_limit": str(profile.message_size_limit),
+            "listen": ", ".join(public),
+            "client_connections": str(profile.client_connections),
+            "client_connection_rate": str(profile.client_connection_rate),
+            "client_message_rate": str(profile.client_message_rate),
+            "postscreen_greet_wait": str(profile.postscreen_greet_wait),
+        }
+        if profile.production:
+            try:
+                cert, key = certificate(profile, self.root / "tls")
+            except CertificateError as exc:
+                raise MailStackError(str(exc)) from None
+            values |= {"tls_cert": str(cert), "tls_key": str(key)}
+        return values
 
     def _log_sizes(self) -> dict[Path, int]:
         logs = (self.paths.log_dir / "dovecot.log", self.paths.log_dir / "postfix.log")
@@ -481,20 +558,80 @@ def _terminate(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
-def _listening_ports() -> set[int]:
-    """TCP ports with a socket in LISTEN state, i.e. ports where a connect() would succeed.
+def _listening_sockets() -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state, i.e. where a connect() would succeed.
 
     Asked of the kernel rather than by connecting: a probe connection makes Dovecot fork a
     login process, and one forked just before a stop held Dovecot's shutdown up by 5 s.
     """
-    ports = set()
+    sockets = set()
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(FileNotFoundError):
             for line in Path(name).read_text().splitlines()[1:]:
                 fields = line.split()
                 if fields[3] == "0A":  # TCP_LISTEN
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+                    address, port = fields[1].rsplit(":", 1)
+                    sockets.add((_kernel_address(address), int(port, 16)))
+    return sockets
+
+
+def _kernel_address(hex_address: str) -> str:
+    """/proc/net/tcp{,6} spell addresses as hex of host-order 32-bit words."""
+    raw = b"".join(
+        int(hex_address[i : i + 8], 16).to_bytes(4, "little") for i in range(0, len(hex_address), 8)
+    )
+    return str(ipaddress.ip_address(raw))
+
+
+def _is_listening(sockets: set[tuple[str, int]], address: str, port: int) -> bool:
+    wildcard = "::" if ":" in address else "0.0.0.0"  # noqa: S104 (a kernel answer, not a bind)
+    return (address, port) in sockets or (wildcard, port) in sockets
+
+
+def _bind_addresses(profile: Profile) -> str:
+    """Outbound mail leaves from the node's listening address (its PTR and SPF record's)."""
+    lines = []
+    for parameter, family in (("smtp_bind_address", 4), ("smtp_bind_address6", 6)):
+        specific = [
+            a
+            for a in profile.listen
+            if ipaddress.ip_address(a).version == family
+            and not ipaddress.ip_address(a).is_unspecified
+        ]
+        if specific:
+            lines.append(f"{parameter} = {specific[0]}")
+    return "\n".join(lines)
+
+
+def _postfix_network(network: str) -> str:
+    net = ipaddress.ip_network(network, strict=False)
+    return f"[{net.network_address}]/{net.prefixlen}" if net.version == 6 else str(net)
+
+
+def resolv_conf(nameserver: str) -> str:
+    # trust-ad: glibc passes the resolver's "authenticated data" bit on, which DANE needs.
+    return f"nameserver {nameserver}\noptions edns0 trust-ad\n"
+
+
+def _render_with_profile(config: str, values: dict[str, str], profile: Profile) -> str:
+    """main.cf or dovecot.conf with its profile's part ("main-production.cf" ...) inside."""
+    suffix = "cf" if config == "main" else "conf"
+    part = _render(f"{config}-{profile.name}.{suffix}", values)
+    return _render(f"{config}.{suffix}", {**values, "profile_settings": part})
+
+
+def _master_listeners(values: dict[str, str], profile: Profile) -> str:
+    """The services that replace master.cf's `smtp inet` line."""
+    if not profile.production:
+        listeners = _render("master-listeners.cf", values)
+    else:
+        wildcard = any(ipaddress.ip_address(a).is_unspecified for a in profile.listen)
+        # With a wildcard, inet_interfaces is "all" and a service without address binds all.
+        hosts = [""] if wildcard else [postfix_address(a, 0)[:-1] for a in profile.listen]
+        listeners = "".join(
+            _render("master-production.cf", {**values, "at": host}) for host in hosts
+        ) + _render("master-production-services.cf", values)
+    return listeners + _render("master-services.cf", values)
 
 
 def _port_is_free(port: int) -> bool:
