@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format mailstack
+.PHONY: run test venv lint typecheck format mailstack
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,18 @@ run: venv
 test: venv
 	bash scripts/setup-system.sh
 	$(MAKE) node_modules/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) typecheck
+
+# mypy with django-stubs; what it checks, and how strictly, is in pyproject.toml ([tool.mypy],
+# docs/typing.md). Its cache lives under var/, so a clean clone starts without one.
+typecheck: venv
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -4,14 +4,15 @@ it answers 404 exactly like a missing object (as organizations/access.py does fo
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest
+from django.http import Http404
 
+from api.principal import ApiRequest
 from domains.models import Domain
 from domains.validators import normalize_domain_name
 from mailboxes.models import Mailbox
 
 
-def get_domain_for_api(request: HttpRequest, name: str) -> Domain:
+def get_domain_for_api(request: ApiRequest, name: str) -> Domain:
     try:
         ascii_name = normalize_domain_name(name)
     except ValidationError:
@@ -22,7 +23,7 @@ def get_domain_for_api(request: HttpRequest, name: str) -> Domain:
     return domain
 
 
-def get_mailbox_for_api(request: HttpRequest, domain_name: str, local_part: str) -> Mailbox:
+def get_mailbox_for_api(request: ApiRequest, domain_name: str, local_part: str) -> Mailbox:
     domain = get_domain_for_api(request, domain_name)
     mailbox = (
         request.api.mailboxes()

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import wraps
+from typing import cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -31,48 +30,15 @@ from django.views.decorators.csrf import csrf_exempt
 from api import errors, ratelimit
 from api.keys import parse_key, secret_matches
 from api.models import ApiKey
+from api.principal import ApiPrincipal, ApiRequest
 from api.services import api_key_mark_used
-from domains.models import Domain
-from mailboxes.models import Mailbox, MailboxState
+from mailboxes.models import MailboxState
 from security import clock
 from security.audit import Actor
 from tempusmail.client_ip import client_ip
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INVALID_KEY = "The API key is missing or not valid."
-
-
-@dataclass(frozen=True)
-class ApiPrincipal:
-    """Who is calling: the key, and through it what they may reach."""
-
-    key: ApiKey
-    actor: Actor  # pass as actor= to services: audited as "api:<key name>"
-
-    @property
-    def read_only(self) -> bool:
-        return self.key.read_only
-
-    @property
-    def mailbox(self) -> Mailbox | None:
-        """The account of a personal key (None for organization keys)."""
-        return self.key.mailbox
-
-    def domains(self) -> QuerySet[Domain]:
-        """Domains the key may see: the organization's, or the ones it lists. A personal key
-        reaches no domain, only its own account."""
-        if self.key.is_personal:
-            return Domain.objects.none()
-        domains = Domain.objects.filter(organization_id=self.key.organization_id)
-        chosen = self.key.domains.values("id")
-        if self.key.domains.exists():
-            domains = domains.filter(id__in=chosen)
-        return domains
-
-    def mailboxes(self) -> QuerySet[Mailbox]:
-        if self.key.is_personal:
-            return Mailbox.objects.filter(pk=self.key.mailbox_id)
-        return Mailbox.objects.filter(domain__in=self.domains().values("id"))
 
 
 def _bearer(request: HttpRequest) -> str | None:
@@ -165,9 +131,10 @@ def api_endpoint(
             is_write = write if write is not None else request.method not in SAFE_METHODS
             if is_write and principal.read_only:
                 return errors.forbidden("This API key is read-only.")
-            request.api = principal  # type: ignore[attr-defined]
+            api_request = cast(ApiRequest, request)  # the same object, now with its caller
+            api_request.api = principal
             try:
-                return view(request, *args, **kwargs)
+                return view(api_request, *args, **kwargs)
             except ValidationError as exc:
                 return errors.validation_error(exc)
             except Http404 as exc:

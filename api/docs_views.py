@@ -85,7 +85,7 @@ def _operation(document: dict[str, Any], path: str, method: str, op: dict[str, A
 
 
 def _sections(document: dict[str, Any]) -> list[dict[str, Any]]:
-    sections = {tag["name"]: [] for tag in document["tags"]}
+    sections: dict[str, list[dict[str, Any]]] = {tag["name"]: [] for tag in document["tags"]}
     for path, item in document["paths"].items():
         for method in METHODS:
             if method in item:

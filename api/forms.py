@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from domains.models import Domain
 from organizations.models import Organization
+from tempusmail.forms import typed_field
 
 
 class PersonalKeyForm(forms.Form):
@@ -37,6 +40,7 @@ class OrganizationKeyForm(PersonalKeyForm):
 
     field_order = ["name", "domains", "read_only", "expires_on", "allowed_networks"]
 
-    def __init__(self, *args: object, organization: Organization, **kwargs: object) -> None:
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["domains"].queryset = organization.domains.order_by("name")
+        domains = typed_field(self, "domains", forms.ModelMultipleChoiceField)
+        domains.queryset = organization.domains.order_by("name")

@@ -5,6 +5,9 @@ anywhere to be shown again (no redirect that would need it in the session)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypedDict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -43,7 +46,16 @@ def _organization(request: HttpRequest, organization_id: int, *, write: bool) ->
     return organization
 
 
-def _key_options(form: PersonalKeyForm) -> dict[str, object]:
+class KeyOptions(TypedDict):
+    """What both key forms pass on to api_key_create / api_key_create_personal."""
+
+    name: str
+    read_only: bool
+    expires_at: datetime | None
+    allowed_networks: str
+
+
+def _key_options(form: PersonalKeyForm) -> KeyOptions:
     data = form.cleaned_data
     return {
         "name": data["name"],

@@ -73,7 +73,7 @@ def _store(key: ApiKey, domains: list[Domain], actor: Actor) -> NewKey:
     secret = new_secret()
     key.prefix = new_prefix()
     key.secret_hash = hash_secret(secret)
-    key.created_by = actor.user if actor.user is not None and actor.user.pk else None
+    key.created_by = actor.saved_user
     key.full_clean(exclude=["domains"])
     key.save()
     key.domains.set(domains)

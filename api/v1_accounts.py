@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from api import v1_fields as fields
 from api.access import get_domain_for_api, get_mailbox_for_api
 from api.auth import api_endpoint
+from api.principal import ApiRequest
 from domains.models import Domain
 from mailboxes.models import Mailbox
 from mailboxes.passwords import generate_password
@@ -32,7 +33,7 @@ MAX_PER_PAGE = 200
 SORT_CHOICES = tuple(s for key in SORTS for s in (key, f"-{key}"))
 
 
-def _update(request: HttpRequest, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
+def _update(request: ApiRequest, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     try:
         return mailbox_update(actor=request.api.actor, mailbox=mailbox, changes=changes)
     except ValidationError as exc:
@@ -42,14 +43,14 @@ def _update(request: HttpRequest, mailbox: Mailbox, changes: dict[str, Any]) -> 
 # --- the list ---------------------------------------------------------------------------------
 
 
-def _choice(request: HttpRequest, name: str, choices: tuple[str, ...]) -> str:
+def _choice(request: ApiRequest, name: str, choices: tuple[str, ...]) -> str:
     value = request.GET.get(name, "")
     if value and value not in choices:
         raise ValidationError({name: [f"One of: {', '.join(choices)}."]})
     return value
 
 
-def _positive(request: HttpRequest, name: str, default: int, maximum: int | None = None) -> int:
+def _positive(request: ApiRequest, name: str, default: int, maximum: int | None = None) -> int:
     raw = request.GET.get(name, "")
     if raw == "":
         return default
@@ -59,7 +60,7 @@ def _positive(request: HttpRequest, name: str, default: int, maximum: int | None
     return int(raw)
 
 
-def _list(request: HttpRequest, domain: Domain) -> JsonResponse:
+def _list(request: ApiRequest, domain: Domain) -> JsonResponse:
     """The account list page's query (search, status filter, sort; ties broken by address, so
     the order is stable) in numbered pages, with the live sent counters of the page's rows."""
     query = request.GET.get("q", "")
@@ -86,7 +87,7 @@ def _list(request: HttpRequest, domain: Domain) -> JsonResponse:
     )
 
 
-def _create(request: HttpRequest, domain: Domain) -> JsonResponse:
+def _create(request: ApiRequest, domain: Domain) -> JsonResponse:
     body = fields.json_body(request)
     local_part = body.pop("local_part", None)
     if not isinstance(local_part, str):
@@ -117,7 +118,7 @@ def _create(request: HttpRequest, domain: Domain) -> JsonResponse:
 
 
 @api_endpoint(methods=["GET", "POST"])
-def account_collection(request: HttpRequest, domain_name: str) -> JsonResponse:
+def account_collection(request: ApiRequest, domain_name: str) -> JsonResponse:
     domain = get_domain_for_api(request, domain_name)
     return _create(request, domain) if request.method == "POST" else _list(request, domain)
 
@@ -126,7 +127,7 @@ def account_collection(request: HttpRequest, domain_name: str) -> JsonResponse:
 
 
 @api_endpoint(methods=["GET", "PATCH", "DELETE"])
-def account_detail(request: HttpRequest, domain_name: str, local_part: str) -> HttpResponse:
+def account_detail(request: ApiRequest, domain_name: str, local_part: str) -> HttpResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     if request.method == "DELETE":
         mailbox_delete(actor=request.api.actor, mailbox=mailbox)
@@ -138,7 +139,7 @@ def account_detail(request: HttpRequest, domain_name: str, local_part: str) -> H
 
 
 @api_endpoint(methods=["POST"])
-def account_deactivate(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_deactivate(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     return JsonResponse(
         fields.account(mailbox_deactivate(actor=request.api.actor, mailbox=mailbox))
@@ -146,7 +147,7 @@ def account_deactivate(request: HttpRequest, domain_name: str, local_part: str) 
 
 
 @api_endpoint(methods=["POST"])
-def account_reactivate(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_reactivate(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     return JsonResponse(
         fields.account(mailbox_reactivate(actor=request.api.actor, mailbox=mailbox))
@@ -154,7 +155,7 @@ def account_reactivate(request: HttpRequest, domain_name: str, local_part: str) 
 
 
 @api_endpoint(methods=["POST"])
-def account_password(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_password(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     """A new password: the one in the body, or a generated one returned this once."""
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     body = fields.json_body(request)
@@ -167,20 +168,20 @@ def account_password(request: HttpRequest, domain_name: str, local_part: str) ->
     return JsonResponse({"password": password} if generated else {}, status=200)
 
 
-def _settings_resource(request: HttpRequest, mailbox: Mailbox, names: tuple[str, ...]):
+def _settings_resource(request: ApiRequest, mailbox: Mailbox, names: tuple[str, ...]):
     if request.method == "PATCH":
         mailbox = _update(request, mailbox, fields.settings_in(fields.json_body(request), names))
     return JsonResponse(fields.settings_of(mailbox, names))
 
 
 @api_endpoint(methods=["GET", "PATCH"])
-def account_forwarding(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_forwarding(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     return _settings_resource(request, mailbox, fields.FORWARDING)
 
 
 @api_endpoint(methods=["GET", "PATCH"])
-def account_autoresponder(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_autoresponder(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     return _settings_resource(request, mailbox, fields.AUTORESPONDER)
 
@@ -198,11 +199,11 @@ def usage_answer(mailbox: Mailbox) -> JsonResponse:
 
 
 @api_endpoint(methods=["GET"])
-def account_usage(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_usage(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     return usage_answer(get_mailbox_for_api(request, domain_name, local_part))
 
 
 @api_endpoint(methods=["GET"])
-def account_provisioning(request: HttpRequest, domain_name: str, local_part: str) -> JsonResponse:
+def account_provisioning(request: ApiRequest, domain_name: str, local_part: str) -> JsonResponse:
     mailbox = get_mailbox_for_api(request, domain_name, local_part)
     return JsonResponse(fields.provisioning_of(mailbox))

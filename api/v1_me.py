@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, JsonResponse
 
 from api import v1_fields as fields
 from api.auth import api_endpoint
+from api.principal import ApiRequest
 from api.v1_accounts import usage_answer
 from mailboxes.models import Mailbox
 from mailboxes.services import mailbox_update
@@ -22,7 +23,7 @@ from owners.permissions import (
 )
 
 
-def _own_mailbox(request: HttpRequest) -> Mailbox:
+def _own_mailbox(request: ApiRequest) -> Mailbox:
     if request.api.mailbox is None:
         raise Http404("Only a personal API key has an account of its own.")
     # Re-read through the scope: fresh values, usage loaded with it.
@@ -40,22 +41,22 @@ def _permissions(mailbox: Mailbox) -> dict[str, bool]:
 
 
 @api_endpoint(methods=["GET"])
-def me(request: HttpRequest) -> JsonResponse:
+def me(request: ApiRequest) -> JsonResponse:
     mailbox = _own_mailbox(request)
     return JsonResponse({**fields.account(mailbox), "permissions": _permissions(mailbox)})
 
 
 @api_endpoint(methods=["GET"])
-def me_usage(request: HttpRequest) -> JsonResponse:
+def me_usage(request: ApiRequest) -> JsonResponse:
     return usage_answer(_own_mailbox(request))
 
 
-def _save(request: HttpRequest, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
+def _save(request: ApiRequest, mailbox: Mailbox, changes: dict[str, Any]) -> Mailbox:
     return mailbox_update(actor=request.api.actor, mailbox=mailbox, changes=changes)
 
 
 @api_endpoint(methods=["GET", "PATCH"])
-def me_forwarding(request: HttpRequest) -> JsonResponse:
+def me_forwarding(request: ApiRequest) -> JsonResponse:
     mailbox = _own_mailbox(request)
     if request.method == "PATCH":
         changes = fields.settings_in(fields.json_body(request), fields.FORWARDING)
@@ -66,7 +67,7 @@ def me_forwarding(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=["GET", "PATCH"])
-def me_autoresponder(request: HttpRequest) -> JsonResponse:
+def me_autoresponder(request: ApiRequest) -> JsonResponse:
     mailbox = _own_mailbox(request)
     if request.method == "PATCH":
         changes = fields.settings_in(fields.json_body(request), fields.AUTORESPONDER)

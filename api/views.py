@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
 from api.access import get_domain_for_api
 from api.auth import api_endpoint
 from api.pagination import keyset_page
+from api.principal import ApiRequest
 from domains.models import Domain
 
 
@@ -31,12 +32,12 @@ def _domain(domain: Domain) -> dict[str, Any]:
 
 
 @api_endpoint(methods=["GET"])
-def domain_list(request: HttpRequest) -> JsonResponse:
+def domain_list(request: ApiRequest) -> JsonResponse:
     domains = request.api.domains().select_related("organization")
     page = keyset_page(request, domains, order=("name",))
     return JsonResponse(page.body([_domain(d) for d in page.items]))
 
 
 @api_endpoint(methods=["GET"])
-def domain_detail(request: HttpRequest, domain_name: str) -> JsonResponse:
+def domain_detail(request: ApiRequest, domain_name: str) -> JsonResponse:
     return JsonResponse(_domain(get_domain_for_api(request, domain_name)))

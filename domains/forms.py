@@ -105,8 +105,8 @@ class DomainSettingsForm(forms.Form):
                 else "0 or empty: no limit."
             )
         if plan is not None and plan.max_quota_bytes is not None:
-            limit = f"{format_size(plan.max_quota_bytes)} ({plan.name} plan)"
-            self.fields["default_quota_bytes"].help_text = f"For example 2G; at most {limit}."
+            largest = f"{format_size(plan.max_quota_bytes)} ({plan.name} plan)"
+            self.fields["default_quota_bytes"].help_text = f"For example 2G; at most {largest}."
         self.fields["catchall_target"].widget.attrs["placeholder"] = f"info@{domain.display_name}"
 
     @staticmethod

@@ -12,7 +12,12 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_LINES = 10_000
@@ -135,7 +140,7 @@ def _columns(cells: list[str], number: int) -> list[str]:
     return header
 
 
-def _data_lines(reader, header: list[str], header_number: int):  # type: ignore[no-untyped-def]
+def _data_lines(reader: Reader, header: list[str], header_number: int) -> Iterator[Line | Problem]:
     end, count = header_number, 0
     for cells in reader:
         start, end = end + 1, reader.line_num

@@ -23,7 +23,7 @@ from django.utils import timezone
 from domains.models import Domain
 from imports.checks import Row, check_lines
 from imports.models import ImportMode, ImportUpload
-from imports.parsing import FileRejected, read_lines
+from imports.parsing import FileRejected, Problem, read_lines
 from jobs.models import Job
 from jobs.services import job_advance, job_create, job_finish, job_start
 from mailboxes.passwords import check_new_password, generate_password
@@ -46,18 +46,21 @@ def import_upload_create(
 ) -> ImportUpload:
     """Parse and check a file; nothing is created. The uploader's earlier uploads to the domain
     that were never imported go (they may hold passwords typed in the file)."""
-    if actor.user is None:
+    uploader = actor.saved_user
+    if uploader is None:
         raise ValueError("an upload belongs to a panel user")
+    rows: list[Row]
+    problems: list[Problem]
     try:
         lines = read_lines(data)
     except FileRejected as exc:
         rows, problems = [], [exc.problem]
     else:
         rows, problems = check_lines(actor=actor, domain=domain, lines=lines)
-    ImportUpload.objects.filter(domain=domain, uploaded_by=actor.user, job=None).delete()
+    ImportUpload.objects.filter(domain=domain, uploaded_by=uploader, job=None).delete()
     return ImportUpload.objects.create(
         domain=domain,
-        uploaded_by=actor.user,
+        uploaded_by=uploader,
         filename=filename[:200],
         lines=len(lines) if not problems or problems[0].line else 0,
         rows=rows,
@@ -103,6 +106,9 @@ def import_run(job_id: str) -> None:
     task does nothing; the rows (and any passwords in them) are emptied when it ends."""
     job = Job.objects.select_related("created_by", "domain__organization__plan").get(pk=job_id)
     upload = ImportUpload.objects.get(job=job)
+    domain = job.domain
+    if domain is None:  # import_start always gives the job its upload's domain
+        raise ValueError(f"import job {job_id} names no domain")
     claimed = ImportUpload.objects.filter(pk=upload.pk, started_at=None).update(
         started_at=timezone.now(), rows=[]
     )
@@ -115,7 +121,7 @@ def import_run(job_id: str) -> None:
     try:
         outcome = import_rows(
             actor=actor,
-            domain=job.domain,
+            domain=domain,
             rows=rows,
             mode=mode,
             progress=lambda done, failed: job_advance(job_id, done=done, failed=failed),
@@ -133,7 +139,7 @@ def import_run(job_id: str) -> None:
         failed=not created,
         result={"summary": summary, "errors": errors[:MAX_REPORTED_ERRORS]},
         download=passwords_csv(generated) if generated else "",
-        download_name=f"passwords-{job.domain.name}.csv" if generated else "",
+        download_name=f"passwords-{domain.name}.csv" if generated else "",
     )
 
 

@@ -15,6 +15,7 @@ from invitations.models import Invitation
 from invitations.services import MAX_INVITEES, Invitee, check_new_address
 from mailboxes.models import Mailbox, MailboxKind, MailboxState
 from mailboxes.passwords import check_new_password
+from tempusmail.forms import typed_field
 
 
 class LocalPartForm(forms.Form):
@@ -59,7 +60,7 @@ class InviteForm(LocalPartForm):
             .exclude(email="")
             .order_by("username")
         }
-        self.fields["members"].choices = [
+        typed_field(self, "members", forms.MultipleChoiceField).choices = [
             (pk, f"{user.get_full_name() or user.get_username()} <{user.email}>")
             for pk, user in self.member_users.items()
         ]
@@ -81,7 +82,8 @@ class InviteForm(LocalPartForm):
         return emails
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         invitees = [
             Invitee(email=self.member_users[pk].email.lower(), user=self.member_users[pk])
             for pk in data.get("members", [])
@@ -144,7 +146,8 @@ class AcceptForm(PasswordFields):
         return phone
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         names = (data.get("first_name", ""), data.get("last_name", ""))
         self.check_password(self.invitation.domain, self.invitation.local_part, names)
         return data
@@ -156,7 +159,8 @@ class NoReplyForm(LocalPartForm, PasswordFields):
     field_order = ["local_part", "password1", "password2"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if "local_part" in data:
             self.check_password(self.domain, data["local_part"], ())
         return data
@@ -177,5 +181,5 @@ class CatchAllForm(forms.Form):
         choices += [(f"{m.local_part}@{domain.name}",) * 2 for m in targets]
         if domain.catchall_target and domain.catchall_target not in dict(choices):
             choices.append((domain.catchall_target,) * 2)
-        self.fields["catchall_target"].choices = choices
+        typed_field(self, "catchall_target", forms.ChoiceField).choices = choices
         self.initial.setdefault("catchall_target", domain.catchall_target)

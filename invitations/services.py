@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -33,7 +33,7 @@ MAX_INVITEES = 20
 @dataclass(frozen=True)
 class Invitee:
     email: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
 
 
 def _expiry() -> Any:
@@ -90,7 +90,7 @@ def invitation_create(
             domain=domain, local_part=local_part, invited_user=invitee.user,
             email=invitee.email.strip().lower(), token_hash=digest,
             may_change_password=may_change_password, may_forward=may_forward,
-            expires_at=_expiry(), created_by=actor.user,
+            expires_at=_expiry(), created_by=actor.saved_user,
         )  # fmt: skip
         invitation.full_clean()
         invitation.save()

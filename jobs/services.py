@@ -34,7 +34,7 @@ def job_create(
         title=title,
         organization=organization,
         domain=domain,
-        created_by=actor.user if actor.user is not None and actor.user.pk else None,
+        created_by=actor.saved_user,
         total=total,
         params=params or {},
     )

@@ -96,7 +96,8 @@ def batch_start(*, actor: Actor, domain: Domain, action: str, ids: list[int]) ->
 
 
 def _actor(params: dict[str, Any]) -> Actor:
-    user = get_user_model().objects.filter(pk=params.get("actor_user_id")).first()
+    user_id = params.get("actor_user_id")
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
     if user is not None:
         return Actor.for_user(user, params.get("actor_ip"))
     return Actor(label=params.get("actor_label") or "system", ip_address=params.get("actor_ip"))
@@ -134,7 +135,9 @@ def _apply_chunk(action: str, actor: Actor, domain: Domain, chunk: list[int], ta
         outcome.unchanged += outcome.missing  # gone: already deleted
         outcome.missing = []
     else:
-        state = MailboxState(ACTIONS[action][0])
+        target = ACTIONS[action][0]
+        assert target is not None  # only "delete" has no state, and it went the other way
+        state = MailboxState(target)
         outcome = mailbox_set_state_many(actor=actor, domain=domain, ids=chunk, state=state)
     tally.done += len(outcome.done)
     tally.already += len(outcome.unchanged)

@@ -62,7 +62,7 @@ def _back(domain: Domain, selection: Selection) -> HttpResponse:
 @sensitive_post_parameters("password")
 @login_required
 @require_POST
-def mailbox_batch(request: HttpRequest, domain_id: int) -> HttpResponse:
+def mailbox_batch(request: HttpRequest, domain_id: int) -> HttpResponse | StreamingHttpResponse:
     domain = get_domain_for_request(request, domain_id, write=True)
     selection = _selection(request)
     action = request.POST.get("action", "")
@@ -129,7 +129,9 @@ def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
         yield writer.writerow([neutralise(cell) for cell in row])
 
 
-def _export(request: HttpRequest, domain: Domain, selection: Selection) -> HttpResponse:
+def _export(
+    request: HttpRequest, domain: Domain, selection: Selection
+) -> HttpResponse | StreamingHttpResponse:
     if not selection.all_matching and not selection.ids:
         messages.error(request, "Select at least one account first.")
         return _back(domain, selection)

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from mailboxes.models import Mailbox
 from mailboxes.selectors import SORTS, STATUS_FILTERS, MailboxListRows
 from mailboxes.sending import sent_for_mailboxes, unavailable_note
 from organizations.access import can_change_domain, get_domain_for_request
@@ -21,7 +22,8 @@ def mailbox_list_view(request: HttpRequest, domain_id: int) -> HttpResponse:
     sort = request.GET.get("sort", "address")
     sort = sort if sort.lstrip("-") in SORTS else "address"
     rows = MailboxListRows(domain, query=query, status=status, sort=sort)
-    page = Paginator(rows, PAGE_SIZE)
+    # django-stubs wants an iterable; Django's Paginator only counts and slices, all rows has.
+    page: Paginator[Mailbox] = Paginator(rows, PAGE_SIZE)  # type: ignore[arg-type]
     page_obj = page.get_page(request.GET.get("page"))
     # Live from the policy service's counters (the sort uses the periodically stored copy).
     sent = sent_for_mailboxes(page_obj.object_list, domain)

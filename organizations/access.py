@@ -20,9 +20,10 @@ from mailboxes.models import Mailbox
 from organizations.models import Membership, Organization, Role
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import User as AuthUser
 
-    User = AbstractBaseUser | AnonymousUser
+    User = AuthUser | AnonymousUser
 
 
 def is_provider_staff(user: User) -> bool:
@@ -80,6 +81,8 @@ def sees_whole_organization(user: User, organization: Organization) -> bool:
     own records (its audit events without a domain). Domain admins see only their domains."""
     if is_provider_staff(user):
         return True
+    if not user.is_authenticated:
+        return False
     return Membership.objects.filter(
         user=user, organization=organization, role__in=[Role.ADMIN, Role.READ_ONLY]
     ).exists()
@@ -88,6 +91,8 @@ def sees_whole_organization(user: User, organization: Organization) -> bool:
 def can_change_organization(user: User, organization: Organization) -> bool:
     if is_provider_staff(user):
         return True
+    if not user.is_authenticated:
+        return False
     return Membership.objects.filter(user=user, organization=organization, role=Role.ADMIN).exists()
 
 
@@ -135,6 +140,8 @@ def get_job_for_request(request: HttpRequest, job_id: object) -> Job:
 def _whole_organizations(user: User) -> QuerySet[Organization]:
     if is_provider_staff(user):
         return Organization.objects.all()
+    if not user.is_authenticated:
+        return Organization.objects.none()
     return Organization.objects.filter(
         memberships__user=user, memberships__role__in=[Role.ADMIN, Role.READ_ONLY]
     )

@@ -23,7 +23,8 @@ class PasswordChangeForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         new, again = data.get("new_password"), data.get("new_password_again")
         if new and again and new != again:
             self.add_error("new_password_again", "The two passwords differ.")

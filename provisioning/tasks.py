@@ -41,7 +41,7 @@ def provision_domain(domain_id: int, force: bool = False) -> None:
         return
     state = domain_state(domain, domain.sent_version)
     apply_domain.apply_async(
-        args=[{"domain_id": domain.pk, "state": state.to_json()}],
+        args=({"domain_id": domain.pk, "state": state.to_json()},),
         queue=domain.node.queue,
         compression="zlib",  # a 100k-account domain is megabytes of JSON
     )
@@ -61,7 +61,7 @@ def apply_domain(payload: dict[str, Any]) -> None:
     except Exception as exc:  # any failure is reported to the panel, shown, and retried
         log.exception("apply of %s v%s failed", state.name, state.version)
         error = f"{type(exc).__name__}: {exc}"
-    record_applied.apply_async(args=[payload["domain_id"], state.version, error], queue=PANEL_QUEUE)
+    record_applied.apply_async(args=(payload["domain_id"], state.version, error), queue=PANEL_QUEUE)
 
 
 @shared_task(name="provisioning.tasks.record_applied")
@@ -110,11 +110,11 @@ def report_usage(node_name: str) -> int:
     # The policy service's status file: is this node counting sent mail on its own?
     status = read_status(paths.policy_state_dir)
     record_policy_status.apply_async(
-        args=[node_name, asdict(status) if status else None], queue=PANEL_QUEUE
+        args=(node_name, asdict(status) if status else None), queue=PANEL_QUEUE
     )
     for start in range(0, len(rows), USAGE_ROWS_PER_MESSAGE):
         record_usage.apply_async(
-            args=[rows[start : start + USAGE_ROWS_PER_MESSAGE]],
+            args=(rows[start : start + USAGE_ROWS_PER_MESSAGE],),
             queue=PANEL_QUEUE,
             compression="zlib",
         )

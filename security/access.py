@@ -11,7 +11,7 @@ anything outside the scope answers 404 like a missing user.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest
 from mailboxes.models import Mailbox
 from organizations.access import get_mailbox_for_request, is_provider_staff
 from organizations.models import Organization, Role
+from tempusmail.http import AuthenticatedRequest
 
 
 def _members(organizations: QuerySet[Organization]) -> QuerySet:
@@ -51,7 +52,7 @@ def members_writable_by(user) -> QuerySet:
     )
 
 
-def get_member_for_reset(request: HttpRequest, user_id: int) -> AbstractBaseUser:
+def get_member_for_reset(request: HttpRequest, user_id: int) -> User:
     target = members_visible_to(request.user).filter(pk=user_id).first()
     if target is None:
         raise Http404("No such user.")
@@ -71,7 +72,9 @@ def get_owner_for_reset(request: HttpRequest, mailbox_id: int) -> tuple[Mailbox,
     return mailbox, user
 
 
-def get_organization_two_factor_page(request: HttpRequest, organization_id: int) -> Organization:
+def get_organization_two_factor_page(
+    request: AuthenticatedRequest, organization_id: int
+) -> Organization:
     """The organization's two-factor page: for staff, its admins and read-only members (domain
     admins see only their domains, never the organization's member list)."""
     scope = Organization.objects.all()

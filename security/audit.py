@@ -13,7 +13,7 @@ from security.models import AuditEvent
 from tempusmail.client_ip import client_ip
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser, User
     from django.db.models import Model
     from django.http import HttpRequest
 
@@ -35,14 +35,15 @@ class Actor:
     """Who is acting: a panel user, or a named system actor such as "cli" or "system"."""
 
     label: str
-    user: AbstractBaseUser | None = None
+    # AnonymousUser when a view acts before anyone signed in (saved_user is then None).
+    user: User | AnonymousUser | None = None
     ip_address: str | None = None
     # An API key acting (for its creator, or for no one when the CLI made it): never the
     # provider's own tools, whatever user it carries (mailboxes.rules.may_exceed_plan).
     via_api: bool = False
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser, ip_address: str | None = None) -> Actor:
+    def for_user(cls, user: User | AnonymousUser, ip_address: str | None = None) -> Actor:
         # A mailbox owner's Django user is named "mailbox-<id>": the trail names the address.
         owner = getattr(user, "owner", None)
         if owner is not None and owner.mailbox is not None:
@@ -52,6 +53,13 @@ class Actor:
     @classmethod
     def for_request(cls, request: HttpRequest) -> Actor:
         return cls.for_user(request.user, client_ip(request))
+
+    @property
+    def saved_user(self) -> User | None:
+        """The user a row may point at (created_by, the event's actor): None for a system
+        actor, an anonymous one, or a user not saved."""
+        user = self.user
+        return user if user is not None and user.is_authenticated and user.pk else None
 
 
 SYSTEM = Actor(label="system")
@@ -115,16 +123,17 @@ def audit_event(
         changes["before"] = scrub(before)
     if after is not None:
         changes["after"] = scrub(after)
+    # The trail knows the apps above it as plain Models (it never imports theirs), so the
+    # links reach the model's typed foreign keys as Any.
+    links: dict[str, Any] = {"organization": organization, "domain": domain, "mailbox": mailbox}
     return AuditEvent(
-        actor=actor.user if actor.user is not None and actor.user.pk else None,
+        actor=actor.saved_user,
         actor_label=actor.label,
         ip_address=actor.ip_address,
         action=action,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk or ""),
         object_repr=str(obj)[:300],
-        organization=organization,
-        domain=domain,
-        mailbox=mailbox,
         changes=changes,
+        **links,
     )

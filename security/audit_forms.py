@@ -45,7 +45,8 @@ class AuditFilterForm(forms.Form):
     until = _date_field("To (UTC)")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and until < since:
             self.add_error("until", "The end date is before the start date.")

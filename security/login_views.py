@@ -110,7 +110,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
     pending = _pending(request)
     users = get_user_model().objects.filter(is_active=True)
     user = users.filter(pk=pending["user"]).first() if pending else None
-    if user is None:
+    if pending is None or user is None:
         request.session.pop(PENDING, None)
         return redirect("login")
     form = LoginCodeForm(request.POST or None)

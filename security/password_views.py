@@ -6,18 +6,19 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 
 from organizations.access import mailbox_of_owner
 from security.audit import Actor
 from security.services import panel_password_change
+from tempusmail.http import AuthenticatedRequest
 
 
 @sensitive_post_parameters()
 @login_required
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedRequest) -> HttpResponse:
     if mailbox_of_owner(request.user) is not None:
         return redirect("owner_password_change")
     form = PasswordChangeForm(request.user, request.POST or None)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from domains.models import Domain
 from organizations.access import mailbox_of_owner
@@ -31,7 +31,7 @@ class TwoFactorPolicy:
 NOT_REQUIRED = TwoFactorPolicy(required=False)
 
 
-def two_factor_policy(user: AbstractBaseUser) -> TwoFactorPolicy:
+def two_factor_policy(user: User) -> TwoFactorPolicy:
     sources: list[tuple[str, int]] = []
     mailbox = mailbox_of_owner(user)
     if mailbox is not None:
@@ -71,13 +71,11 @@ class Grace:
         return max(0, math.ceil((self.deadline - clock.now()) / timedelta(days=1)))
 
 
-def grace_started_at(user: AbstractBaseUser) -> datetime | None:
+def grace_started_at(user: User) -> datetime | None:
     return TwoFactorGrace.objects.filter(user=user).values_list("started_at", flat=True).first()
 
 
-def grace_of(
-    user: AbstractBaseUser, policy: TwoFactorPolicy, started: datetime | None = None
-) -> Grace | None:
+def grace_of(user: User, policy: TwoFactorPolicy, started: datetime | None = None) -> Grace | None:
     """The grace period of a user a policy applies to; None before their first login under it
     (a policy switched on mid-session starts counting at the next login)."""
     started = started or grace_started_at(user)

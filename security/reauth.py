@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import django_otp
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models import Model
@@ -29,6 +29,7 @@ from organizations.models import Membership, Organization
 from security import clock, throttle
 from security.audit import Actor, audit_record
 from security.twofactor import is_enrolled, login_name, verify_code
+from tempusmail.http import AuthenticatedRequest
 
 FRESH_SINCE = "security.reauth_at"
 PENDING = "security.reauth_pending"
@@ -57,6 +58,8 @@ def is_fresh(request: HttpRequest) -> bool:
         return False
     # Enrolled since the session proved itself without a code: that proof lacks a factor.
     user = request.user
+    if not user.is_authenticated:  # logging out flushes the session: never reached
+        return False
     return not is_enrolled(user) or bool(getattr(user, "is_verified", lambda: False)())
 
 
@@ -92,14 +95,14 @@ def take_pending(request: HttpRequest) -> dict | None:
     return request.session.pop(PENDING, None)
 
 
-def _own_password_is(user: AbstractBaseUser, password: str) -> bool:
+def _own_password_is(user: User, password: str) -> bool:
     mailbox = mailbox_of_owner(user)
     if mailbox is not None:
         return verify_password(password, mailbox.password_hash)
     return user.check_password(password)
 
 
-def confirm(request: HttpRequest, *, password: str, code: str) -> dict[str, str]:
+def confirm(request: AuthenticatedRequest, *, password: str, code: str) -> dict[str, str]:
     """Check the user's password (and code when enrolled). Returns errors by field ("" for
     the whole form); none means the session is fresh from now on. Throttled and audited."""
     user = request.user
@@ -128,7 +131,7 @@ def confirm(request: HttpRequest, *, password: str, code: str) -> dict[str, str]
     return {}
 
 
-def _subject(user: AbstractBaseUser) -> tuple[Model, Organization | None]:
+def _subject(user: User) -> tuple[Model, Organization | None]:
     """An owner's events show on their account's audit page; an admin's under their first
     organization (as the two-factor events do)."""
     mailbox = mailbox_of_owner(user)
@@ -140,7 +143,7 @@ def _subject(user: AbstractBaseUser) -> tuple[Model, Organization | None]:
 
 
 @transaction.atomic
-def reauth_record(*, actor: Actor, user: AbstractBaseUser, succeeded: bool) -> None:
+def reauth_record(*, actor: Actor, user: User, succeeded: bool) -> None:
     obj, organization = _subject(user)
     audit_record(
         actor=actor,

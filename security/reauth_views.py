@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from security import reauth
 from security.forms import DisableForm
 from security.twofactor import is_enrolled
+from tempusmail.http import AuthenticatedRequest
 
 
 class ReauthForm(DisableForm):
@@ -28,7 +29,7 @@ class ReauthForm(DisableForm):
 @sensitive_post_parameters("password", "code")
 @never_cache
 @login_required
-def reauth_view(request: HttpRequest) -> HttpResponse:
+def reauth_view(request: AuthenticatedRequest) -> HttpResponse:
     enrolled = is_enrolled(request.user)
     form = ReauthForm(request.POST or None, enrolled=enrolled)
     pending = reauth.pending(request)

@@ -3,7 +3,7 @@ the organization's policy. Each in one transaction with its audit entry."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model
@@ -21,7 +21,7 @@ from security.twofactor import TOTP_DIGITS, new_backup_codes
 BACKUP_DEVICE_NAME = "Backup codes"
 
 
-def _subject(user: AbstractBaseUser) -> tuple[Model, Organization | None]:
+def _subject(user: User) -> tuple[Model, Organization | None]:
     """What a user's two-factor events are recorded against: an owner's mailbox (so they show
     on the account's audit page), else the user, under their first organization."""
     mailbox = mailbox_of_owner(user)
@@ -32,7 +32,7 @@ def _subject(user: AbstractBaseUser) -> tuple[Model, Organization | None]:
     return user, first.organization if first else None
 
 
-def _audit(actor: Actor, action: str, user: AbstractBaseUser, **changes: object) -> None:
+def _audit(actor: Actor, action: str, user: User, **changes: object) -> None:
     obj, organization = _subject(user)
     audit_record(
         actor=actor,
@@ -43,7 +43,7 @@ def _audit(actor: Actor, action: str, user: AbstractBaseUser, **changes: object)
     )
 
 
-def _replace_backup_codes(user: AbstractBaseUser) -> list[str]:
+def _replace_backup_codes(user: User) -> list[str]:
     device, _ = StaticDevice.objects.get_or_create(
         user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
     )
@@ -55,7 +55,7 @@ def _replace_backup_codes(user: AbstractBaseUser) -> list[str]:
 
 @transaction.atomic
 def two_factor_enable(
-    *, actor: Actor, user: AbstractBaseUser, key: str, confirmed_step: int
+    *, actor: Actor, user: User, key: str, confirmed_step: int
 ) -> tuple[TOTPDevice, list[str]]:
     """Turn on two-factor login with the key the first code confirmed; returns the device and
     the new backup codes (to be shown once: only the tokens' rows keep them).
@@ -82,7 +82,7 @@ def two_factor_enable(
 
 
 @transaction.atomic
-def two_factor_backup_codes_regenerate(*, actor: Actor, user: AbstractBaseUser) -> list[str]:
+def two_factor_backup_codes_regenerate(*, actor: Actor, user: User) -> list[str]:
     """New backup codes; the old ones stop working."""
     if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         raise ValidationError("Two-factor login is not on for this user.")
@@ -91,21 +91,21 @@ def two_factor_backup_codes_regenerate(*, actor: Actor, user: AbstractBaseUser) 
     return codes
 
 
-def _remove_devices(user: AbstractBaseUser) -> bool:
+def _remove_devices(user: User) -> bool:
     removed = TOTPDevice.objects.filter(user=user).delete()[0]
     removed += StaticDevice.objects.filter(user=user).delete()[0]
     return bool(removed)
 
 
 @transaction.atomic
-def two_factor_disable(*, actor: Actor, user: AbstractBaseUser) -> None:
+def two_factor_disable(*, actor: Actor, user: User) -> None:
     """The user's own switch-off (the view has checked their password and a code)."""
     if _remove_devices(user):
         _audit(actor, "two_factor.disable", user)
 
 
 @transaction.atomic
-def two_factor_reset(*, actor: Actor, user: AbstractBaseUser) -> bool:
+def two_factor_reset(*, actor: Actor, user: User) -> bool:
     """An admin removes someone's two-factor devices (a lost phone): they log in with their
     password alone, and set it up again when a policy requires it. False if there was none."""
     if not _remove_devices(user):
@@ -115,7 +115,7 @@ def two_factor_reset(*, actor: Actor, user: AbstractBaseUser) -> bool:
 
 
 @transaction.atomic
-def two_factor_note_login(*, user: AbstractBaseUser, policy: TwoFactorPolicy) -> None:
+def two_factor_note_login(*, user: User, policy: TwoFactorPolicy) -> None:
     """At each complete login: start the grace period at the first login a policy applies to
     the user, forget it when none applies any more (a later policy gets a fresh one).
     Bookkeeping of the user's own login, so no audit entry."""
@@ -151,7 +151,7 @@ def organization_set_two_factor_policy(
 
 
 @transaction.atomic
-def panel_password_change(*, actor: Actor, user: AbstractBaseUser, password: str) -> None:
+def panel_password_change(*, actor: Actor, user: User, password: str) -> None:
     """An admin's own panel password (already checked by Django's password validators). The
     session hash changes with it, so the user's other sessions end at their next request."""
     user.set_password(password)

@@ -115,6 +115,8 @@ def _delay_until(key: str, now: datetime, own: list[int]) -> datetime | None:
     if others.count() < _limits(_kind(key)).delay_after:
         return None
     latest = others.order_by("-created_at").values_list("created_at", flat=True).first()
+    if latest is None:  # a delay after 0 attempts, and none yet: nothing to wait after
+        return None
     until = latest + timedelta(seconds=settings.LOGIN_THROTTLE_DELAY_SECONDS)
     return until if until > now else None
 

@@ -12,7 +12,7 @@ from base64 import b32encode
 from urllib.parse import quote, urlencode
 
 import segno
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils.safestring import SafeString, mark_safe
 from django_otp import verify_token
 from django_otp.oath import TOTP
@@ -27,15 +27,15 @@ BACKUP_CODE_COUNT = 10
 _SPACES = re.compile(r"[\s-]+")
 
 
-def is_enrolled(user: AbstractBaseUser) -> bool:
+def is_enrolled(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def backup_codes_left(user: AbstractBaseUser) -> int:
+def backup_codes_left(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def login_name(user: AbstractBaseUser) -> str:
+def login_name(user: User) -> str:
     """What the user types at the login form: an owner's address, an admin's user name."""
     mailbox = mailbox_of_owner(user)
     return mailbox.address if mailbox is not None else user.get_username()
@@ -46,7 +46,7 @@ def normalise_code(code: str) -> str:
     return _SPACES.sub("", code or "").lower()
 
 
-def verify_code(user: AbstractBaseUser, code: str):
+def verify_code(user: User, code: str):
     """The device that accepts this code (TOTP, or a backup code, which is then used up), or
     None. Each device is verified on its own, in a transaction, as django-otp recommends."""
     code = normalise_code(code)

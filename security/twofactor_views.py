@@ -48,6 +48,7 @@ from security.twofactor import (
     verify_code,
 )
 from tempusmail.forms import add_service_errors
+from tempusmail.http import AuthenticatedRequest
 
 ENROL_KEY = "security.enrol_key"
 
@@ -62,11 +63,11 @@ def reauthentication_required(request: HttpRequest) -> HttpResponse | None:
 
 
 @login_required
-def two_factor_status(request: HttpRequest) -> HttpResponse:
+def two_factor_status(request: AuthenticatedRequest) -> HttpResponse:
     return _status_page(request, DisableForm())
 
 
-def _status_page(request: HttpRequest, disable_form: DisableForm, status: int = 200):
+def _status_page(request: AuthenticatedRequest, disable_form: DisableForm, status: int = 200):
     user = request.user
     enrolled = is_enrolled(user)
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first() if enrolled else None
@@ -93,7 +94,7 @@ def _organizations_with_a_policy_page(user):
 
 
 @login_required
-def two_factor_enrol(request: HttpRequest) -> HttpResponse:
+def two_factor_enrol(request: AuthenticatedRequest) -> HttpResponse:
     next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
     user = request.user
     if is_enrolled(user):
@@ -147,7 +148,7 @@ def _backup_codes_page(request, codes: list[str], next_url: str, first: bool) ->
 
 @login_required
 @require_POST
-def two_factor_backup_codes(request: HttpRequest) -> HttpResponse:
+def two_factor_backup_codes(request: AuthenticatedRequest) -> HttpResponse:
     try:
         codes = two_factor_backup_codes_regenerate(
             actor=Actor.for_request(request), user=request.user
@@ -161,7 +162,7 @@ def two_factor_backup_codes(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password", "code")
 @login_required
 @require_POST
-def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
+def two_factor_disable_view(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     form = DisableForm(request.POST)
     if not form.is_valid():
@@ -234,7 +235,7 @@ def _reset(request: HttpRequest, target, *, label: str, back: str) -> HttpRespon
 
 
 @login_required
-def organization_two_factor(request: HttpRequest, organization_id: int) -> HttpResponse:
+def organization_two_factor(request: AuthenticatedRequest, organization_id: int) -> HttpResponse:
     organization = get_organization_two_factor_page(request, organization_id)
     may_change = can_change_organization(request.user, organization)
     initial = {

@@ -27,7 +27,7 @@ def cli_actor() -> Actor:
 
 def one_line(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
-        parts = []
+        parts: list[str] = []
         for field, errors in exc.message_dict.items():
             label = "" if field in ("__all__", "") else f"{field.replace('_', ' ')}: "
             parts.extend(f"{label}{message}" for message in errors)

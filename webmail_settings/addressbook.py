@@ -91,7 +91,8 @@ def escape_text(value: str) -> str:
 def fold(line: str) -> str:
     """One content line, folded every 75 octets without splitting a UTF-8 character."""
     pieces: list[str] = []
-    current, size = [], 0
+    current: list[str] = []
+    size = 0
     limit = _FOLD_OCTETS
     for char in line:
         width = len(char.encode())

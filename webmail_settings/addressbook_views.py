@@ -60,7 +60,9 @@ def _page(
     )
 
 
-def _vcard_response(organization: Organization, entries: QuerySet[Mailbox]) -> HttpResponse:
+def _vcard_response(
+    organization: Organization, entries: QuerySet[Mailbox]
+) -> StreamingHttpResponse:
     # Streamed: an organization may list thousands of accounts.
     response = StreamingHttpResponse(
         vcards(entries.iterator(chunk_size=500), organization.name),
@@ -82,7 +84,7 @@ def owner_address_book(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def owner_address_book_vcard(request: HttpRequest) -> HttpResponse:
+def owner_address_book_vcard(request: HttpRequest) -> StreamingHttpResponse:
     organization = _owner_scope(request)
     return _vcard_response(organization, address_book(organization, query=_query(request)))
 
@@ -103,6 +105,8 @@ def organization_address_book(request: HttpRequest, organization_id: int) -> Htt
 
 @login_required
 @require_GET
-def organization_address_book_vcard(request: HttpRequest, organization_id: int) -> HttpResponse:
+def organization_address_book_vcard(
+    request: HttpRequest, organization_id: int
+) -> StreamingHttpResponse:
     organization = get_organization_for_request(request, organization_id)
     return _vcard_response(organization, _admin_entries(request, organization))

@@ -67,10 +67,10 @@ def me(request: HttpRequest) -> JsonResponse:
         return JsonResponse(webmail_profile(mailbox))
     if not request.user.is_authenticated:
         return _error(401, "log in, or send the service key")
-    mailbox = mailbox_of_owner(request.user)
-    if mailbox is None:
+    owned = mailbox_of_owner(request.user)
+    if owned is None:
         return _error(404, "only mailbox owners have webmail settings")
-    return JsonResponse(webmail_profile(mailbox))
+    return JsonResponse(webmail_profile(owned))
 
 
 @require_GET

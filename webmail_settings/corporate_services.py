@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from domains.models import Domain
 from mailboxes.models import Mailbox
@@ -62,7 +62,10 @@ def contact_details_update(
     )  # fmt: skip
     mailbox.contact_details = contact
     for signature in Signature.objects.filter(identity__mailbox=mailbox, template__isnull=False):
-        _fill(signature, signature.template, mailbox)
+        template = signature.template
+        if template is None:  # filtered out above
+            continue
+        _fill(signature, template, mailbox)
         signature.save(update_fields=["name", "html", "text", "locked"])
     return contact
 
@@ -168,7 +171,15 @@ def _templates_of(mailbox: Mailbox, *, new: bool) -> list[SignatureTemplate]:
 _NAME_FIELDS = {"first_name", "last_name"}
 
 
-def follow_account(sender, *, mailbox: Mailbox, actor: Actor, created: bool, changed, **_) -> None:
+def follow_account(
+    sender: object,
+    *,
+    mailbox: Mailbox,
+    actor: Actor,
+    created: bool,
+    changed: set[str],
+    **_: object,
+) -> None:
     """mailboxes.signals.account_saved: a new account gets the every-account templates, a
     renamed one its copies filled with the new name."""
     if created:
@@ -178,10 +189,17 @@ def follow_account(sender, *, mailbox: Mailbox, actor: Actor, created: bool, cha
         signature_template_apply_to_account(actor=actor, mailbox=mailbox)
 
 
-def _audit(actor: Actor, action: str, template: SignatureTemplate, **values) -> None:
+def _audit(
+    actor: Actor,
+    action: str,
+    template: SignatureTemplate,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
     audit_record(
         actor=actor, action=action, obj=template,
-        organization=template.domain.organization, **values,
+        organization=template.domain.organization, before=before, after=after,
     )  # fmt: skip
 
 
@@ -209,7 +227,7 @@ def _fill(signature: Signature, template: SignatureTemplate, mailbox: Mailbox) -
     signature.locked = not template.owners_may_edit
 
 
-def _remove(actor: Actor, signatures) -> int:
+def _remove(actor: Actor, signatures: QuerySet[Signature]) -> int:
     doomed = list(signatures.select_related("identity__mailbox__domain__organization"))
     for signature in doomed:
         mailbox = signature.identity.mailbox

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from mailboxes.models import Mailbox
+from tempusmail.forms import typed_field
 from webmail_settings.corporate import PLACEHOLDERS
 from webmail_settings.models import ContactDetails, Signature
 
@@ -12,7 +14,7 @@ class IdentityForm(forms.Form):
 
     def __init__(self, *args, addresses: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["address"].choices = [(a, a) for a in addresses]
+        typed_field(self, "address", forms.ChoiceField).choices = [(a, a) for a in addresses]
 
 
 class SignatureForm(forms.Form):
@@ -37,7 +39,8 @@ class SignatureForm(forms.Form):
     bcc_sender = forms.BooleanField(label="Add the sender in BCC", required=False)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("html", "").strip() and not data.get("text", "").strip():
             raise forms.ValidationError("Write the signature in HTML, in plain text or both.")
         return data
@@ -76,7 +79,7 @@ class SignatureTemplateForm(forms.Form):
         widget=forms.RadioSelect,
         initial="1",
     )
-    accounts = forms.ModelMultipleChoiceField(
+    accounts: forms.ModelMultipleChoiceField[Mailbox] = forms.ModelMultipleChoiceField(
         label="Chosen accounts",
         queryset=None,
         required=False,
@@ -93,4 +96,4 @@ class SignatureTemplateForm(forms.Form):
 
     def __init__(self, *args, mailboxes, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["accounts"].queryset = mailboxes
+        typed_field(self, "accounts", forms.ModelMultipleChoiceField).queryset = mailboxes

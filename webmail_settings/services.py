@@ -73,7 +73,13 @@ def sender_addresses(mailbox: Mailbox) -> list[str]:
     return [mailbox.address]
 
 
-def _audit(actor: Actor, action: str, obj: Identity | Signature, mailbox: Mailbox, **values):
+def _audit(
+    actor: Actor,
+    action: str,
+    obj: Identity | Signature,
+    mailbox: Mailbox,
+    **values: dict[str, Any] | None,
+) -> None:
     audit_record(
         actor=actor,
         action=action,

@@ -1,11 +1,11 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from webmail_settings import api_views, owner_views
 
 IDENTITY = "me/identities/<int:identity_id>/"
 SIGNATURE = IDENTITY + "signatures/<int:signature_id>/"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("me/identities/", owner_views.identity_list, name="identity_list"),
     path("me/identities/new/", owner_views.identity_create, name="identity_create"),
     path(IDENTITY, owner_views.identity_edit, name="identity_edit"),

@@ -96,7 +96,8 @@ class AccountStepForm(forms.Form):
         return local_part
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         first, second = data.get("password1", ""), data.get("password2", "")
         data["password"] = None  # keep the password already chosen
         if not first and not second:
@@ -176,7 +177,8 @@ class ServicesStepForm(forms.Form):
         return quota
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         # The checkbox is disabled in the page; a value posted anyway is refused here (and
         # by the service at confirm).
         for name in self.OFFER_FIELD:

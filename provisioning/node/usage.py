@@ -185,7 +185,8 @@ class UsageStore:
 def _ipv4(host: str) -> str:
     # IPv4: an IPv6 literal's colons would split Dovecot's dict URI.
     try:
-        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        address = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        return str(address)  # an AF_INET sockaddr's host is a str (typeshed: str | int)
     except OSError as exc:
         raise UsageConfigError(f"cannot resolve the Redis host {host!r}: {exc}") from None
 
