@@ -160,12 +160,12 @@ def queue_act(*, actor: Actor, action: str, messages: Sequence[QueuedMessage]) -
     by_node: dict[MailNode, list[str]] = {}
     for message in messages:
         by_node.setdefault(message.node, []).append(message.queue_id)
-        target = message.domain if message.domain_id else message.node
+        domain = message.domain if message.domain_id else None  # no query for no domain
         audit_record(
             actor=actor,
             action=f"queue.{action}",
-            obj=target,
-            organization=message.domain.organization if message.domain_id else None,  # type: ignore[union-attr]
+            obj=domain if domain is not None else message.node,
+            organization=domain.organization if domain is not None else None,
             before={
                 "queue_id": message.queue_id,
                 "node": message.node.name,
