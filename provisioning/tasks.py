@@ -152,6 +152,7 @@ def purge_trash() -> list[str]:
         log.info("purged %s deleted home(s) from trash: %s", len(purged), ", ".join(purged))
     return purged
 
+
 # --- the mail queue ----------------------------------------------------------------------------
 
 
