@@ -141,3 +141,11 @@ def test_cli_list_json_asks_the_node_first(world: World) -> None:
     QueueReport.objects.all().delete()
     assert json.loads(_cli("list", "--json", "--domain", world.acme_domain.name)) == []
     assert QueueReport.objects.filter(node=world.acme_domain.node).exists()
+
+
+def test_cli_retry_all_of_a_domain_is_audited_per_message(world: World) -> None:
+    out = _cli("retry", "--all", "--domain", world.acme_domain.name)
+    assert out.strip() == "retry asked for 2 message(s)"
+    audited = AuditEvent.objects.filter(action="queue.retry")
+    assert sorted(e.changes["before"]["queue_id"] for e in audited) == ["A1B2C3D4E5", "B1B2C3D4E5"]
+    assert all(e.actor_label.startswith("cli:") and e.domain for e in audited)

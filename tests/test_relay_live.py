@@ -20,7 +20,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from domains.models import Domain
 from domains.services import domain_create
@@ -175,13 +178,26 @@ def test_deferred_mail_is_listed_then_retried_or_deleted(relay, domain, smarthos
     _submit(relay, alice.address, "late@slow.test", "deferred once")
     _submit(relay, alice.address, "never@slow.test", "deleted in the queue")
     assert wait_until(lambda: len(smarthost.attempts) >= 2, timeout=20)
+    # Deferred once the smtp client's 451 is written back (the reason comes with it).
+    rows: list[dict] = []
 
-    rows = _queue("--domain", domain.name)
+    def deferred() -> bool:
+        rows[:] = _queue("--domain", domain.name)
+        return len(rows) == 2 and all("451" in row["reason"] for row in rows)
+
+    assert wait_until(deferred, timeout=20, every=0.5), rows
     assert {row["recipients"][0] for row in rows} == {"late@slow.test", "never@slow.test"}
     late = next(row for row in rows if row["recipients"] == ["late@slow.test"])
     assert late["node"] == NODE and late["domain"] == domain.name
     assert late["sender"] == alice.address and "451" in late["reason"]
     assert late["state"] in ("deferred", "active") and late["arrival"]
+
+    # The Queue tab shows the same report.
+    staff = get_user_model().objects.create_user(f"staff-{domain.pk}", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("domain_queue", args=[domain.pk])).content.decode()
+    assert late["id"] in page and "late@slow.test" in page and "451" in page
 
     smarthost.accept("late@slow.test")
     call_command("queue", "retry", late["id"], stdout=io.StringIO())
