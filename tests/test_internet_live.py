@@ -13,6 +13,7 @@ from __future__ import annotations
 import imaplib
 import json
 import os
+import poplib
 import shutil
 import smtplib
 import socket
@@ -22,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage, Message
@@ -43,13 +45,16 @@ from tests.dns_server import DnsServer, mail_zone
 from tests.mailclient import wait_until
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3")
+# Node A listens on IPv6 loopback too: one node can show both families.
+A_IPV6 = "::1"
 PUBLIC_PORTS = (25, 465, 587, 993, 995, 4190)
 
 
 def _public_ports_free() -> bool:
-    for address in ADDRESSES:
+    for address in (*ADDRESSES, A_IPV6):
         for port in PUBLIC_PORTS:
-            with socket.socket() as sock:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            with socket.socket(family) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((address, port))
@@ -118,7 +123,7 @@ def providers() -> Iterator[tuple[Provider, Provider]]:
                 profile = Profile(
                     name=PRODUCTION,
                     hostname=f"mx.{domain}",
-                    listen=(address,),
+                    listen=(address, A_IPV6) if index == 0 else (address,),
                     resolver=dns.address,
                     message_size_limit=1024 * 1024,
                     postscreen_greet_wait=1,  # the default 6 s would be paid per new client
@@ -231,6 +236,18 @@ def test_listeners_on_the_standard_ports(providers: tuple[Provider, Provider]) -
         assert code == 250 and banner.decode().startswith(a.hostname)
         assert smtp.has_extn("starttls")
         assert smtp.has_extn("size") and smtp.esmtp_features["size"] == str(1024 * 1024)
+    # The same listeners on A's IPv6 address.
+    with smtplib.SMTP(A_IPV6, 25, timeout=15) as smtp:
+        assert smtp.ehlo("client.example")[0] == 250
+    with imaplib.IMAP4_SSL(A_IPV6, 993, ssl_context=INSECURE, timeout=10) as imap:
+        assert imap.login(a.user("bob"), PASSWORD)[0] == "OK"
+    # POP3 over TLS; ManageSieve offers STARTTLS and no login before it.
+    with closing(poplib.POP3_SSL(a.address, 995, context=INSECURE, timeout=10)) as pop:
+        pop.user(a.user("bob"))
+        assert pop.pass_(PASSWORD).startswith(b"+OK")
+    with socket.create_connection((a.address, 4190), timeout=10) as sieve:
+        greeting = _read_until_ok(sieve)
+    assert b'"STARTTLS"' in greeting and b'"SASL" ""' in greeting
     # No login before TLS at submission; the certificate names the host.
     with smtplib.SMTP(a.address, 587, timeout=15) as smtp:
         smtp.ehlo("client.example")
@@ -316,6 +333,15 @@ def test_inbound_hygiene_at_port_25(providers: tuple[Provider, Provider]) -> Non
         replies = _read_to_end(raw)
     assert b"550 5.5.1 Protocol error" in replies, replies
     assert "PREGREET" in a.log()
+
+
+def _read_until_ok(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n") or b"\r\nOK" not in b"\r\n" + data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
 
 
 def _read_to_end(sock: socket.socket) -> bytes:
