@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -149,3 +150,18 @@ def test_cli_retry_all_of_a_domain_is_audited_per_message(world: World) -> None:
     audited = AuditEvent.objects.filter(action="queue.retry")
     assert sorted(e.changes["before"]["queue_id"] for e in audited) == ["A1B2C3D4E5", "B1B2C3D4E5"]
     assert all(e.actor_label.startswith("cli:") and e.domain for e in audited)
+
+
+def test_cli_usage_errors_are_one_line_with_exit_status_1() -> None:
+    import subprocess
+    import sys
+
+    for args in (["frob"], ["retry", "--bogus"], ["delete"], ["list", "--wait", "soon"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "queue", *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 1, result
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

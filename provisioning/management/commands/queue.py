@@ -8,7 +8,8 @@ that does not answer in time is named on stderr and its last report is shown. `r
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
@@ -19,11 +20,27 @@ from provisioning.models import MailNode, QueuedMessage
 from tempusmail.cli import cli_actor, user_errors
 
 
+class OneLineParser(CommandParser):
+    """Bad usage is one line on stderr and exit status 1, like every other refusal here
+    (argparse's own error prints the whole usage and exits 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            sys.stderr.write(f"{self.prog}: {message}\n")
+            sys.exit(1)
+        raise CommandError(f"Error: {message}")
+
+
 class Command(BaseCommand):
     help = "List the mail nodes' queued messages; retry or delete them."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineParser  # the top level too: `queue frob`
+        return parser
+
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True)
+        sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         listing = sub.add_parser("list", help="Queued messages (asks the nodes first).")
         listing.add_argument("--domain", help="Only this domain's messages.")
         listing.add_argument("--json", action="store_true")
