@@ -165,3 +165,21 @@ def test_cli_usage_errors_are_one_line_with_exit_status_1() -> None:
         )
         assert result.returncode == 1, result
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_queue_pages_cost_the_same_queries_for_many_messages(world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    acme = world.acme_domain.name
+    pages = [reverse("domain_queue", args=[world.acme_domain.pk]), reverse("staff_queue")]
+    client = world.client("staff")
+    counts = []
+    for size in (2, 30):
+        rows = [_row(f"E{n:09d}", f"info@{acme}", f"r{n}@far.test") for n in range(size)]
+        record_queue(world.acme_domain.node.name, rows)
+        with CaptureQueriesContext(connection) as queries:
+            for url in pages:
+                assert client.get(url).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
