@@ -91,3 +91,41 @@ class Domain(PlainTextModel, models.Model):
     @property
     def is_in_sync(self) -> bool:
         return self.applied_version >= self.desired_version
+
+
+class DkimState(models.TextChoices):
+    NEXT = "next", "published, not signing yet"
+    ACTIVE = "active", "signing"
+    RETIRED = "retired", "retired"
+
+
+class DkimKey(models.Model):
+    """A DKIM key of a domain (domains/dkim_services.py makes and rotates them).
+
+    The private key leaves the panel only inside the apply payload for the domain's own node;
+    it is never shown, logged or audited. A key replaced by a newer one keeps its state
+    "active" (its DNS record must stay published for mail already sent) until retire_after,
+    when the beat task retires it and forgets the private key.
+    """
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="dkim_keys")
+    selector = models.CharField(max_length=63)
+    algorithm = models.CharField(
+        max_length=8, choices=[("rsa", "RSA 2048"), ("ed25519", "Ed25519")], default="rsa"
+    )
+    private_key = models.TextField(blank=True)  # PEM (PKCS#8); "" once retired
+    public_key = models.TextField()  # the p= value of the TXT record
+    state = models.CharField(max_length=8, choices=DkimState.choices, default=DkimState.NEXT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retire_after = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["domain", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain.name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from domains.dkim_services import signing_keys
 from domains.models import Domain
 from mailboxes.models import Mailbox, MailboxKind, MailboxState
 from mailboxes.rules import (
@@ -14,7 +15,7 @@ from mailboxes.rules import (
     effective_limits,
 )
 from organizations.models import Plan
-from provisioning.node.state import AccountState, DomainState
+from provisioning.node.state import AccountState, DkimSigning, DomainState
 
 # Account switch -> the Dovecot service name it refuses when off. Webmail, ActiveSync and DAV
 # front ends authenticate through Dovecot (SASL/auth socket) under their own service names.
@@ -59,6 +60,9 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         version=version,
         accounts=accounts,
         catchall_target=domain.catchall_target,
+        dkim=tuple(
+            DkimSigning(k.selector, k.algorithm, k.private_key) for k in signing_keys(domain)
+        ),
     )
 
 

@@ -22,6 +22,8 @@ _SECRET_PATTERNS = [
     re.compile(
         r"\b(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|md5)\$[^\s'\",;]+"
     ),
+    # A PEM private key (a DKIM key inside a node's apply payload), its newlines escaped or not.
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
     # The key of a TOTP enrolment (otpauth://totp/...?secret=BASE32&...).
     re.compile(r"(?i)(?<=secret=)[A-Z2-7]+=*"),
 ]

@@ -7,6 +7,7 @@ away (to cut their sessions and move their mail aside) without asking the panel.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioning.node.dkim import is_key_file_of, render_dkim
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.limits import limits_file_name, render_limits
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
@@ -70,6 +72,15 @@ def _vmail_dir(path: Path) -> None:
             pass
 
 
+def _chown_group(path: Path, group: str) -> None:
+    if os.geteuid() == 0:
+        import grp
+
+        # (No such group: no rspamd on this node; the keys wait for it.)
+        with contextlib.suppress(KeyError):
+            os.chown(path, 0, grp.getgrnam(group).gr_gid)
+
+
 @dataclass
 class ApplyResult:
     domain: str
@@ -99,6 +110,7 @@ class NodeAgent:
             # Render the final state before touching any file: a value that could not be
             # written safely aborts the whole apply, leaving the node as it was.
             final = render_domain(new)
+            dkim = render_dkim(new.name, new.dkim)  # (the name passed render_domain)
             limits = render_limits(new)
             plan = plan_apply(old, new)
             postfix_first = (
@@ -128,7 +140,8 @@ class NodeAgent:
                 result.written += self._write_postfix(new.name, final)
             if DOMAINS_MAP in result.written:
                 self._reload_postfix()
-            self._save_applied(plan.final)
+            result.written += self._write_dkim(new.name, dkim.keys, dkim.selector_line)
+            self._save_applied(plan.final.without_secrets())
         result.seconds = time.monotonic() - started
         return result
 
@@ -181,6 +194,31 @@ class NodeAgent:
                 if stale.stem not in scripts:
                     stale.unlink()
                     stale.with_suffix(".svbin").unlink(missing_ok=True)
+                    written.append(str(stale.relative_to(self.paths.root)))
+        return written
+
+    # --- DKIM keys for rspamd (provisioning/node/dkim.py) ----------------------------------
+    def _write_dkim(self, domain: str, keys: dict[str, str], selector_line: str) -> list[str]:
+        # Keys first, then the map line that names one: rspamd never looks for a missing key.
+        folder = self.paths.rspamd_dkim_dir
+        if keys and not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o750)  # noqa: S103 (rspamd's group reads the keys)
+            _chown_group(folder, "_rspamd")
+        written = []
+        for name, pem in keys.items():
+            if atomic_write(folder / name, pem, mode=0o640, owner="root", group="_rspamd"):
+                written.append(str((folder / name).relative_to(self.paths.root)))
+        fragment = self._fragment("dkim_selectors", domain)
+        atomic_write(fragment, selector_line, mode=0o600, group=None)
+        parts = sorted(p for p in fragment.parent.iterdir() if not p.name.startswith("."))
+        text = "".join(p.read_text("utf-8") for p in parts)
+        if atomic_write(self.paths.rspamd_selector_map, text, mode=0o644, group="root"):
+            written.append(str(self.paths.rspamd_selector_map.relative_to(self.paths.root)))
+        if folder.is_dir():  # then the keys nothing names any more
+            for stale in folder.iterdir():
+                if is_key_file_of(domain, stale.name) and stale.name not in keys:
+                    stale.unlink()
                     written.append(str(stale.relative_to(self.paths.root)))
         return written
 

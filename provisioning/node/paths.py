@@ -117,5 +117,20 @@ class NodePaths:
         """The policy service's own: its fallback count and status files (policy/status.py)."""
         return self.policy_dir / "state"
 
+    @property
+    def rspamd_dir(self) -> Path:
+        """The node's private rspamd: its configuration (local.d/), database and keys."""
+        return self.root / "rspamd"
+
+    @property
+    def rspamd_dkim_dir(self) -> Path:
+        """DKIM private keys, <domain>.<selector>.key (root:_rspamd 0640; the agent's)."""
+        return self.rspamd_dir / "dkim"
+
+    @property
+    def rspamd_selector_map(self) -> Path:
+        """"domain selector" lines: which key signs each domain (the agent's)."""
+        return self.rspamd_dir / "dkim_selectors.map"
+
     def home(self, domain: str, local_part: str) -> Path:
         return self.mail_dir / domain / local_part

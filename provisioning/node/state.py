@@ -66,6 +66,16 @@ def _account(values: dict[str, Any]) -> AccountState:
 
 
 @dataclass(frozen=True)
+class DkimSigning:
+    """A key the node signs the domain's mail with (issue 15). private_key is PEM; the agent
+    writes it only into rspamd's key folder and keeps it out of its own memory."""
+
+    selector: str
+    algorithm: str
+    private_key: str
+
+
+@dataclass(frozen=True)
 class DomainState:
     # id tells a re-created domain of the same name from the old one (versions restart).
     id: int
@@ -74,6 +84,7 @@ class DomainState:
     accounts: tuple[AccountState, ...] = field(default_factory=tuple)
     # Address that receives mail for unknown local parts of the domain ("" = none).
     catchall_target: str = ""
+    dkim: tuple[DkimSigning, ...] = ()
 
     def address(self, account: AccountState) -> str:
         return f"{account.local_part}@{self.name}"
@@ -87,7 +98,15 @@ class DomainState:
             "catchall_target": self.catchall_target,
             "account_fields": ACCOUNT_FIELDS,
             "accounts": [_account_row(a) for a in self.accounts],
+            "dkim": [
+                {"selector": k.selector, "algorithm": k.algorithm, "private_key": k.private_key}
+                for k in self.dkim
+            ],
         }
+
+    def without_secrets(self) -> DomainState:
+        """The state with its DKIM private keys blanked: what the agent remembers."""
+        return replace(self, dkim=tuple(replace(k, private_key="") for k in self.dkim))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DomainState:
@@ -104,6 +123,10 @@ class DomainState:
             version=int(data["version"]),
             accounts=accounts,
             catchall_target=data.get("catchall_target", ""),
+            dkim=tuple(
+                DkimSigning(str(k["selector"]), str(k["algorithm"]), str(k["private_key"]))
+                for k in data.get("dkim", ())
+            ),
         )
 
 
