@@ -69,8 +69,8 @@ class DnsServer:
             time.sleep(0.05)
 
     def set_zone(self, domain: str, records: list[str]) -> None:
-        """Add or replace a zone while running (NSD reloads on SIGHUP... and a new zone needs
-        its config), so: rewrite everything and restart; a few ms."""
+        """Add or replace a zone while running. A new zone needs NSD's configuration changed,
+        so the files are rewritten and the server restarted (about 2 s, NSD's start)."""
         self.zones[domain] = records
         self.stop(keep_files=True)
         self.start()

@@ -63,11 +63,21 @@ def _public_ports_free() -> bool:
     return True
 
 
+def _private_mount_namespaces() -> bool:
+    """The nodes' Postfix runs under `unshare --mount` (a container needs CAP_SYS_ADMIN)."""
+    unshare = shutil.which("unshare")
+    return bool(unshare) and subprocess.run([unshare, "--mount", "true"]).returncode == 0
+
+
 pytestmark = [
     pytest.mark.live,
     pytest.mark.skipif(
         os.geteuid() != 0 or not shutil.which("postfix") or not dns_server.available(),
         reason="needs root, Postfix/Dovecot and NSD (scripts/setup-system.sh)",
+    ),
+    pytest.mark.skipif(
+        os.geteuid() == 0 and not _private_mount_namespaces(),
+        reason="needs mount namespaces (unshare --mount) for the nodes' own resolv.conf",
     ),
 ]
 
