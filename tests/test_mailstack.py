@@ -258,6 +258,22 @@ def test_status_command_prints_json(stack: MailStack, ports: dict[str, int]) -> 
 
 
 @live
+def test_start_command_lists_each_listener_with_its_address(
+    stack: MailStack, ports: dict[str, int]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "mailstack", "start", "--state-dir", stack.root],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tempusmail.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert {f"{name} 127.0.0.1:{port}" for name, port in ports.items()} <= set(lines)
+
+
+@live
 def test_a_second_root_runs_beside_and_stops_alone(stack: MailStack, ports: dict[str, int]) -> None:
     root = Path(tempfile.mkdtemp(prefix="ms-test-"))
     root.chmod(0o755)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from provisioning.mailstack.controller import MailStack, MailStackError
+from provisioning.mailstack.profile import postfix_address
 from provisioning.node.files import NodeFileError
 from provisioning.services import apply_lagging_now, local_mode
 
@@ -52,8 +53,8 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps({"root": str(stack.root), "ports": ports}))
         else:
-            for name, port in ports.items():
-                self.stdout.write(f"{name} 127.0.0.1:{port}")
+            for name, address, port in stack.profile.listeners(ports):
+                self.stdout.write(f"{name} {postfix_address(address, port)}")
             self.stdout.write(f"state dir {stack.root}")
             if sent:
                 self.stdout.write(f"applied {sent - len(failed)} of {sent} waiting domain(s)")
