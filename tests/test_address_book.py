@@ -221,7 +221,10 @@ def test_fold_keeps_lines_short_and_utf8_whole() -> None:
 
 
 def test_hostile_names_stay_inside_their_own_card(world: World) -> None:
-    _account(world.acme_domain, "eve", first_name=HOSTILE_FIRST, last_name=HOSTILE_LAST)
+    # The services refuse control characters in names now (tempusmail/validators.py); rows
+    # written before that rule may still hold them, and the vCard must stay whole regardless.
+    eve = _account(world.acme_domain, "eve", first_name="Eve", last_name="O'Brien")
+    Mailbox.objects.filter(pk=eve.pk).update(first_name=HOSTILE_FIRST, last_name=HOSTILE_LAST)
     mailbox_update(
         actor=ACTOR, mailbox=world.acme_mailbox, changes={"first_name": "Ana" * 40}
     )  # a long name: folded
