@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(postfix postfix-cdb dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sqlite
           dovecot-sieve dovecot-managesieved redis-server
           postsrsd  # SRS for forwards to outside domains (provisioning/mailstack/srs.py)
+          rspamd  # DKIM signing and spam scoring milter (provisioning/mailstack/rspamd.py)
           nsd  # the tests' authoritative DNS server (tests/dns_server.py); not on mail nodes
           chromium  # the browser tests drive Debian's Chromium (Playwright, no download)
           docker-compose)  # only to validate docker-compose.yml (`config`); no engine runs

@@ -253,6 +253,8 @@ def test_status_command_prints_json(stack: MailStack, ports: dict[str, int]) -> 
         "dovecot": True,
         "policy": True,
         "srs": True,
+        "rspamd": True,
+        "rspamd_missing": "",
         "ports": ports,
     }
 
@@ -309,6 +311,8 @@ def test_stop_then_start_keeps_ports_and_data(stack: MailStack, ports: dict[str,
         "dovecot": False,
         "policy": False,
         "srs": False,
+        "rspamd": False,
+        "rspamd_missing": "",
         "ports": {},
     }
     assert not any(accepts(port) for port in ports.values())

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from provisioning.mailstack import srs
+from provisioning.mailstack import rspamd, srs
 from provisioning.mailstack.profile import (
     TESTBED_PUBLIC_PORT_NAMES,
     Profile,
@@ -61,6 +61,7 @@ LOOPBACK_PORT_NAMES = (
     "srs_forward",  # postsrsd's two lookup tables (provisioning/mailstack/srs.py)
     "srs_reverse",
     "reinject",  # Postfix's listener for the node's own Sieve redirects and vacation replies
+    *rspamd.PORT_NAMES,  # the rspamd milter and its controller (provisioning/mailstack/rspamd.py)
 )
 # The test bed's listeners (ports.json); production's public ones are in profile.py.
 PORT_NAMES = (*TESTBED_PUBLIC_PORT_NAMES, *LOOPBACK_PORT_NAMES)
@@ -166,6 +167,9 @@ class MailStack:
             "dovecot": dovecot,
             "policy": policy,
             "srs": srsd,
+            # DKIM signing and spam scoring; rspamd_missing says why a node cannot run it.
+            "rspamd": self._rspamd_pid() is not None,
+            "rspamd_missing": rspamd.missing(),
             "ports": self._saved_ports() if running else {},
         }
 
@@ -219,6 +223,7 @@ class MailStack:
             ("postfix", self._postfix_pid),
             ("policy service", self._policy_pid),
             ("postsrsd", self._srs_pid),
+            ("rspamd", self._rspamd_pid),
             ("dovecot", self._dovecot_pid),
         ):
             pid = pid_of()
@@ -243,6 +248,24 @@ class MailStack:
 
     def _srs_pid(self) -> int | None:
         return srs.srs_pid(self.paths)
+
+    def _rspamd_pid(self) -> int | None:
+        return rspamd.rspamd_pid(self.paths)
+
+    def _start_rspamd(self) -> None:
+        # Optional: without rspamd mail flows unsigned and unscored (milter_default_action =
+        # accept), and `status` says why. Not waited for: its first start compiles its rules
+        # for ~15 s, and Postfix does not need it to start.
+        if rspamd.missing():
+            return
+        old = self._rspamd_pid()
+        if old:  # left from a stack that half died: its ports may have moved
+            _terminate(old)
+            self._wait_for_exit("rspamd", self._rspamd_pid, timeout=STOP_TIMEOUT)
+        try:
+            rspamd.start_rspamd(self.paths, self._saved_ports())
+        except rspamd.RspamdError as exc:
+            raise MailStackError(str(exc)) from None
 
     def relay(self) -> Relay | None:
         if self._relay == "settings":
@@ -272,6 +295,7 @@ class MailStack:
             )
         except srs.SrsError as exc:
             raise MailStackError(str(exc)) from None
+        self._start_rspamd()
         # Dovecot first: Postfix must never accept mail that LMTP or SASL cannot serve.
         _run([_binary("dovecot"), "-c", str(self.paths.dovecot_conf)], "dovecot")
         _run(self._postfix_start_command(), "postfix")
@@ -299,6 +323,8 @@ class MailStack:
 
     def _wait_for_ports(self, ports: dict[str, int], *, listening: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        if rspamd.missing():  # a node without rspamd: mail flows unsigned, nothing to wait for
+            ports = {n: p for n, p in ports.items() if n not in rspamd.PORT_NAMES}
         pending = self.profile.listeners(ports)
         while pending:
             sockets = _listening_sockets()
