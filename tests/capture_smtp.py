@@ -34,7 +34,8 @@ from tests.bed import free_port
 
 HOST = "127.0.0.1"
 
-# AUTH without TLS is what a loopback smarthost of the tests offers on purpose.
+# AUTH without TLS is what a loopback smarthost of the tests offers on purpose (the benchmark
+# imports this module too; pytest has the same filter in pyproject.toml).
 warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
 
 
