@@ -20,6 +20,7 @@ from mailboxes.rules import (
 )
 from mailboxes.sending import UNAVAILABLE, sent_counts
 from mailboxes.validators import format_size
+from provisioning.login_guard import GuardUnavailable, failed_logins
 from provisioning.sent_counter import DAY, HOUR
 
 
@@ -49,7 +50,16 @@ def usage_report(mailbox: Mailbox) -> dict[str, Any]:
         "daily_limit": limits["daily_send_limit"],
         "hourly_limit": limits["hourly_send_limit"],
         "max_recipients": limits["max_recipients"],
+        "failed_logins_24h": _failed_logins(address),
     }
+
+
+def _failed_logins(address: str) -> int | None:
+    """Failed password logins with this address in 24 h (the guard's count; None: unknown)."""
+    try:
+        return len(failed_logins(address, DAY))
+    except GuardUnavailable:
+        return None
 
 
 def _of(count: int | None, limit: int) -> str:
@@ -79,6 +89,10 @@ def usage_lines(report: dict[str, Any]) -> list[str]:
         ("sent in 24 h", _of(report["sent_24h"], report["daily_limit"])),
         ("sent in 1 h", _of(report["sent_1h"], report["hourly_limit"])),
         ("recipients", f"at most {recipients} per message" if recipients else "no limit"),
+        (
+            "failed logins",
+            "unknown" if (f := report["failed_logins_24h"]) is None else f"{f} in 24 h",
+        ),
     ]
     if report["sent_error"]:
         lines.append(("note", report["sent_error"]))

@@ -237,6 +237,22 @@ MAILNODE_REDIS_PREFIX = env.str(
 # policy services write them, and the panel, which reads them ("sent in 24 h").
 SENDING_REDIS_URL = env.str("SENDING_REDIS_URL", default="redis://127.0.0.1:6379/0")
 SENDING_REDIS_PREFIX = env.str("SENDING_REDIS_PREFIX", default="tm/")
+# The password-guessing guard (provisioning/policy/guard*.py, issue 27): its counts and bans
+# live in this Redis, shared by every mail node and read by the panel (default: the counters').
+GUARD_REDIS_URL = env.str("GUARD_REDIS_URL", default=SENDING_REDIS_URL)
+GUARD_REDIS_PREFIX = env.str("GUARD_REDIS_PREFIX", default=SENDING_REDIS_PREFIX)
+# Its rules (guard_rules.py): 3 free failures per client in 10 min, then a doubling delay (at
+# most 15 s); 10 failures: a 1 h ban, doubled for each ban in the last 30 days (at most 7 days).
+# A login name with more than 20 failures in the window delays every client not known to it.
+GUARD_WINDOW_SECONDS = env.int("GUARD_WINDOW_SECONDS", default=600)
+GUARD_FREE_FAILURES = env.int("GUARD_FREE_FAILURES", default=3)
+GUARD_BAN_AFTER = env.int("GUARD_BAN_AFTER", default=10)
+GUARD_BAN_SECONDS = env.int("GUARD_BAN_SECONDS", default=3600)
+GUARD_MAX_DELAY_SECONDS = env.int("GUARD_MAX_DELAY_SECONDS", default=15)
+GUARD_ACCOUNT_FREE_FAILURES = env.int("GUARD_ACCOUNT_FREE_FAILURES", default=20)
+# The provider's own networks, neither counted nor delayed (monitoring; a webmail host that
+# forwards its users' own addresses is trusted by Dovecot instead, login_trusted_networks).
+GUARD_EXEMPT_NETWORKS = env.list("GUARD_EXEMPT_NETWORKS", default=[])
 # How `mailstack start` runs the node (provisioning/mailstack/profile.py, docs/deployment.md):
 # "testbed" listens on 127.0.0.1 at ports it picks; "production" on MAILNODE_LISTEN at 25, 465,
 # 587, 993, 995 and 4190 with TLS, postscreen and delivery to the world by MX.

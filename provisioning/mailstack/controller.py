@@ -50,7 +50,7 @@ from provisioning.node.processes import live_pid
 from provisioning.node.refusals import ensure_database as ensure_refusals_db
 from provisioning.node.refusals import sql_config as refusals_sql_config
 from provisioning.node.usage import UsageConfigError, UsageStore
-from provisioning.policy.daemon import CounterStore, policy_pid, start_policy
+from provisioning.policy.daemon import CounterStore, GuardConfig, policy_pid, start_policy
 
 # The node's own services: on 127.0.0.1 at picked ports in both profiles.
 LOOPBACK_PORT_NAMES = (
@@ -58,6 +58,7 @@ LOOPBACK_PORT_NAMES = (
     "auth",
     "quota_status",
     "policy",  # the sending-limits policy service (provisioning/policy)
+    "guard",  # its password guard, which Dovecot asks (auth_policy_server_url)
     "srs_forward",  # postsrsd's two lookup tables (provisioning/mailstack/srs.py)
     "srs_reverse",
     "reinject",  # Postfix's listener for the node's own Sieve redirects and vacation replies
@@ -103,6 +104,7 @@ class MailStack:
         sending: CounterStore | None = None,
         relay: Relay | str | None = "settings",
         profile: Profile | None = None,
+        guard: GuardConfig | None = None,
     ) -> None:
         if map_type not in MAP_SUFFIX:
             raise MailStackError(f"unknown map type {map_type!r}: use one of {sorted(MAP_SUFFIX)}")
@@ -110,6 +112,8 @@ class MailStack:
         self.usage = usage
         # Where the policy service keeps the sent counters; default: the settings.
         self.sending = sending
+        # The password guard's Redis and rules; default: the settings.
+        self.guard = guard
         # The smarthost outside mail leaves through (None: none); default: the settings.
         self._relay = relay
         # Test bed or production, host name, addresses ...; default: the settings.
@@ -283,7 +287,11 @@ class MailStack:
         # The policy service first: it takes longest to come up (Python, Django's settings),
         # and start() waits for every port before Postfix is used.
         start_policy(
-            self.paths, self._saved_ports()["policy"], self.sending or _sending_from_settings()
+            self.paths,
+            self._saved_ports()["policy"],
+            self.sending or _sending_from_settings(),
+            self.guard or _guard_from_settings(),
+            self._saved_ports()["guard"],
         )
         ports = self._saved_ports()
         try:
@@ -554,6 +562,23 @@ def _sending_from_settings() -> CounterStore:
     from django.conf import settings
 
     return CounterStore(url=settings.SENDING_REDIS_URL, prefix=settings.SENDING_REDIS_PREFIX)
+
+
+def _guard_from_settings() -> GuardConfig:
+    from django.conf import settings
+
+    from provisioning.policy.guard_rules import rules_from_settings
+
+    try:
+        rules = rules_from_settings()
+    except ValueError as exc:
+        raise MailStackError(f"GUARD_* settings: {exc}") from None
+    return GuardConfig(
+        url=settings.GUARD_REDIS_URL,
+        prefix=settings.GUARD_REDIS_PREFIX,
+        rules=rules,
+        node=settings.DEFAULT_MAIL_NODE,
+    )
 
 
 def _binary(name: str) -> str:

@@ -16,14 +16,20 @@ import os
 import pwd
 import signal
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.policy.counters import SentCounters
 from provisioning.policy.decide import UNAVAILABLE, Policy, malformed
 from provisioning.policy.fallback import PROBE_SECONDS, Counters
 from provisioning.policy.fallback_store import FILE_NAME, FallbackStore
+from provisioning.policy.guard import Guard
+from provisioning.policy.guard_http import GuardHttp
+from provisioning.policy.guard_rules import GuardRules
+from provisioning.policy.guard_store import GuardStore, MemoryStore, RedisStore
 from provisioning.policy.limits_table import LimitsTable
 from provisioning.policy.protocol import END, MAX_REQUEST
+from provisioning.policy.status import write_guard_metrics
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,7 @@ async def serve(
     user: str | None = None,
     stop: asyncio.Event | None = None,
     probe_seconds: float = PROBE_SECONDS,
+    guard: GuardSetup | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, or, when the caller passes `stop`, until it is set (the
     caller then owns stopping: signal handlers only work in the main thread).
@@ -134,6 +141,7 @@ async def serve(
     )
     handler = PolicyServer(Policy(LimitsTable(limits_dir), counters))
     counters.start()
+    guard_running = await _start_guard(guard, state_dir) if guard else None
     await server.start_serving()
     if stop is None:
         stop = asyncio.Event()
@@ -148,7 +156,59 @@ async def serve(
         await handler.close()
         await server.wait_closed()
         await counters.close()
+        if guard_running is not None:
+            await guard_running.close()
         log.info("policy service stopped")
+
+
+@dataclass(frozen=True)
+class GuardSetup:
+    """The password-guessing guard's side of the service: where it listens, rules, Redis."""
+
+    host: str
+    port: int
+    rules: GuardRules
+    redis_url: str
+    prefix: str
+    node: str
+
+
+class _RunningGuard:
+    def __init__(self, server: asyncio.Server, http: GuardHttp, store: GuardStore,
+                 metrics: asyncio.Task[None]) -> None:  # fmt: skip
+        self.server, self.http, self.store, self.metrics = server, http, store, metrics
+
+    async def close(self) -> None:
+        self.metrics.cancel()
+        self.server.close()
+        await self.http.close()
+        await self.server.wait_closed()
+        await self.store.close()
+
+
+async def _start_guard(setup: GuardSetup, state_dir: Path) -> _RunningGuard:
+    redis = (
+        RedisStore(setup.redis_url, setup.prefix, setup.rules, setup.node)
+        if setup.redis_url
+        else None
+    )
+    store = GuardStore(redis, MemoryStore(setup.rules))
+    guard = Guard(setup.rules, store)
+    http = GuardHttp(guard)
+    server = await asyncio.start_server(http.handle, setup.host, setup.port, reuse_address=True,
+                                        backlog=1024, limit=64 * 1024)  # fmt: skip
+
+    async def write_metrics() -> None:
+        while True:
+            try:
+                write_guard_metrics(state_dir, guard.metrics, store.fallback_since)
+            except OSError as exc:
+                log.error("cannot write the guard's metrics: %s", exc)
+            await asyncio.sleep(5)
+
+    metrics = asyncio.get_running_loop().create_task(write_metrics())
+    log.info("password guard listening on %s:%d", setup.host, setup.port)
+    return _RunningGuard(server, http, store, metrics)
 
 
 def _fallback_store(folder: Path) -> FallbackStore:

@@ -16,6 +16,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 STATUS_FILE = "status.json"
 METRICS_FILE = "policyd.prom"
@@ -52,6 +53,30 @@ class PolicyStatus:
             "# TYPE tempusmail_policy_unmerged_messages gauge\n"
             f"tempusmail_policy_unmerged_messages {self.unmerged}\n"
         )
+
+
+GUARD_METRICS_FILE = "guard.prom"
+
+
+def write_guard_metrics(folder: Path, metrics: Any, fallback_since: float | None) -> None:
+    """The password guard's counts since the service started (guard.py GuardMetrics)."""
+    lines = []
+    for name, what in (
+        ("checks", "Logins the guard was asked about"),
+        ("failures", "Failed password logins counted"),
+        ("delays", "Logins the guard delayed"),
+        ("refusals", "Logins the guard refused (banned clients)"),
+        ("bans", "Clients banned by this node"),
+    ):
+        metric = f"tempusmail_guard_{name}_total"
+        lines += [f"# HELP {metric} {what}.", f"# TYPE {metric} counter",
+                  f"{metric} {getattr(metrics, name)}"]  # fmt: skip
+    lines += [
+        "# HELP tempusmail_guard_fallback 1 while the guard counts on this node (Redis away).",
+        "# TYPE tempusmail_guard_fallback gauge",
+        f"tempusmail_guard_fallback {int(fallback_since is not None)}",
+    ]
+    _replace(folder / GUARD_METRICS_FILE, "\n".join(lines) + "\n")
 
 
 def write_status(folder: Path, status: PolicyStatus) -> None:

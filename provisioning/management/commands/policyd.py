@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from provisioning.node.paths import NodePaths
-from provisioning.policy.server import serve, set_process_name
+from provisioning.policy.guard_rules import GuardRules, rules_from_settings
+from provisioning.policy.server import GuardSetup, serve, set_process_name
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -49,6 +50,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--pid-file", type=Path, default=None, help="Write the pid here.")
         parser.add_argument(
+            "--guard-listen",
+            default=None,
+            help="host:port of the password guard Dovecot asks (auth_policy_server_url); "
+            "its Redis: settings.GUARD_REDIS_URL and GUARD_REDIS_PREFIX. Default: no guard.",
+        )
+        parser.add_argument(
+            "--guard-rules", default=None, help="The guard's rules as JSON (default: settings)."
+        )
+        parser.add_argument("--node-name", default=None, help="This node's name (the panel's).")
+        parser.add_argument(
             "--user", default=None, help="Run as this user once listening (when started as root)."
         )
 
@@ -57,6 +68,7 @@ class Command(BaseCommand):
             host, port = _listen(options["listen"])
         except ValueError:
             raise CommandError(f"--listen {options['listen']!r} is not host:port") from None
+        guard = _guard(options) if options["guard_listen"] else None
         node = NodePaths(Path(options["node_dir"] or settings.MAILNODE_DIR).resolve())
         prefix = options["prefix"]
         if prefix is None:  # ("" is a prefix too)
@@ -74,12 +86,32 @@ class Command(BaseCommand):
                     prefix=prefix,
                     pid_file=options["pid_file"],
                     user=options["user"],
+                    guard=guard,
                 )
             )
         except (OSError, KeyError, ValueError, sqlite3.Error) as exc:
             # A port in use, an unknown user, a bad Redis URL, an unusable state folder:
             # one line, exit 1.
             raise CommandError(f"policy service could not start: {exc}") from exc
+
+
+def _guard(options: dict[str, Any]) -> GuardSetup:
+    try:
+        host, port = _listen(options["guard_listen"])
+    except ValueError:
+        raise CommandError(f"--guard-listen {options['guard_listen']!r} is not host:port") from None
+    try:
+        rules = (
+            GuardRules.from_json(options["guard_rules"])
+            if options["guard_rules"]
+            else rules_from_settings()
+        )
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"--guard-rules: {exc}") from None
+    node = options["node_name"] or settings.DEFAULT_MAIL_NODE
+    return GuardSetup(
+        host, port, rules, settings.GUARD_REDIS_URL, settings.GUARD_REDIS_PREFIX, node
+    )
 
 
 def _log_to_stderr(*, verbose: bool) -> None:

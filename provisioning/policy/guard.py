@@ -1,0 +1,79 @@
+"""The guard's answers to Dovecot's auth policy requests (the rules are in guard_rules.py).
+
+Dovecot sends, as JSON, the attributes of auth_policy_request_attributes (dovecot.conf): the
+login name, the client address (`remote`, %{rip}: for a trusted proxy such as the webmail, the
+user's own address it forwards) and the protocol. "allow" comes before the password is checked
+and again after a correct one; "report" after the check, with `success` and `policy_reject`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.policy.guard_rules import (
+    GO_ON,
+    REFUSE,
+    GuardRules,
+    answer,
+    bans_now,
+    client_key,
+    login_key,
+)
+from provisioning.policy.guard_store import GuardStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GuardMetrics:
+    checks: int = 0
+    failures: int = 0
+    delays: int = 0
+    refusals: int = 0
+    bans: int = 0
+
+
+class Guard:
+    def __init__(self, rules: GuardRules, store: GuardStore) -> None:
+        self.rules, self.store = rules, store
+        self.metrics = GuardMetrics()
+
+    async def allow(self, request: dict[str, Any]) -> int:
+        """The status for Dovecot: 0 go on, N > 0 wait N seconds first, -1 refuse."""
+        client = client_key(str(request.get("remote") or ""))
+        if client is None or self.rules.is_exempt(client.split("/")[0]):
+            return GO_ON
+        self.metrics.checks += 1
+        seen = await self.store.seen(client, login_key(str(request.get("login") or "")),
+                                     time.time())  # fmt: skip
+        status = answer(self.rules, seen)
+        if status == REFUSE:
+            self.metrics.refusals += 1
+        elif status > 0:
+            self.metrics.delays += 1
+        return status
+
+    async def report(self, request: dict[str, Any]) -> None:
+        client = client_key(str(request.get("remote") or ""))
+        if client is None or self.rules.is_exempt(client.split("/")[0]):
+            return
+        login, now = login_key(str(request.get("login") or "")), time.time()
+        if request.get("success") is True:
+            await self.store.success(client, login, now)
+            return
+        if request.get("policy_reject") is True:
+            return  # refused by the guard itself: no password was checked
+        self.metrics.failures += 1
+        protocol = str(request.get("protocol") or "")[:20]
+        failures = await self.store.failure(client, login, protocol, now)
+        if bans_now(self.rules, failures):
+            reason = f"{failures} failed logins in {self.rules.window} s"
+            ban = await self.store.ban(client, reason, failures, now)
+            if ban is None:
+                return
+            self.metrics.bans += 1
+            log.warning("guard: banned %s until %s (%s, last login name %r)", client,
+                        time.ctime(ban.until), ban.reason, login)  # fmt: skip
