@@ -219,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Checked CSV uploads nobody imported go after a day (they may hold typed passwords).
     "forget-stale-uploads": {"task": "imports.tasks.forget_stale_uploads", "schedule": 3600.0},
+    # Replaced DKIM keys retire once their grace period is over (domains/dkim_services.py).
+    "retire-dkim-keys": {"task": "domains.tasks.retire_dkim_keys", "schedule": 3600.0},
 }
 
 # --- Provisioning -------------------------------------------------------------------------
