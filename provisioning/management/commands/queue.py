@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from domains.models import Domain
 from provisioning import queue
@@ -64,13 +65,9 @@ class Command(BaseCommand):
         messages = self._scope(options.get("domain"))
         nodes = list(MailNode.objects.all())
         before = {node.pk: queue.reported_at(node) for node in nodes}
+        asked = timezone.now()  # reports are stamped with the panel's clock when they arrive
         queue.request_queue_reports(nodes)
-        late = [
-            node
-            for node in nodes
-            if queue.wait_for_reports([node], before[node.pk], timeout=options["wait"])
-        ]
-        for node in late:
+        for node in queue.wait_for_reports(nodes, asked, timeout=options["wait"]):
             seen = before[node.pk]
             when = f"its report of {seen:%Y-%m-%d %H:%M:%S}" if seen else "nothing (no report yet)"
             self.stderr.write(f"node {node.name} did not answer; showing {when}")
