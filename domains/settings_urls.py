@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from domains import settings_views
+from domains import dkim_views, settings_views
 
 urlpatterns: list[URLPattern] = [
     path(
@@ -10,4 +10,5 @@ urlpatterns: list[URLPattern] = [
         settings_views.domain_settings,
         name="domain_settings",
     ),
+    path("domains/<int:domain_id>/dkim/", dkim_views.domain_dkim, name="domain_dkim"),
 ]

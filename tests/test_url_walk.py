@@ -41,6 +41,7 @@ ROUTES: dict[str, str] = {
     "mailbox_list": "tenant_read",
     "mailbox_status": "tenant_read",
     "domain_settings": "tenant_form",
+    "domain_dkim": "tenant_form",
     "mailbox_detail": "tenant_form",
     "mailbox_forwarding": "tenant_form",
     "mailbox_security": "tenant_form",
