@@ -61,8 +61,10 @@ def request(login: str, remote: str, **more: Any) -> dict[str, Any]:
 
 
 async def guess(guard: Guard, login: str, remote: str) -> int:
-    status = await guard.allow(request(login, remote))
-    await guard.report(request(login, remote, success=False, policy_reject=status < 0))
+    session = uuid.uuid4().hex
+    status = await guard.allow(request(login, remote, session=session))
+    await guard.report(request(login, remote, session=session, success=False,
+                               policy_reject=status < 0))  # fmt: skip
     return status
 
 
@@ -77,6 +79,21 @@ def test_guard_counts_bans_and_exempts_in_memory() -> None:
         # Unknown and known names alike: the count is by name, whether it exists or not.
         assert [await guess(guard, "nobody@x.test", "192.0.2.3") for _ in range(4)] == [0, 0, 0, 1]
         assert [await guess(guard, "a@x.test", "10.1.2.3") for _ in range(9)] == [0] * 9
+
+    asyncio.run(run())
+
+
+def test_attempts_under_way_count_at_once() -> None:
+    """Parallel connections: every guess is asked about before any is reported."""
+
+    async def run() -> None:
+        guard = Guard(RULES, GuardStore(None, MemoryStore(RULES)))
+        attempts = [request("e@x.test", "192.0.2.80", session=str(n)) for n in range(12)]
+        statuses = await asyncio.gather(*(guard.allow(a) for a in attempts))
+        assert sum(s != REFUSE for s in statuses) == RULES.ban_after and guard.metrics.bans == 1
+        # A correct password under way is no failure once it is reported.
+        await guard.report({**attempts[0], "success": True})
+        assert await guard.allow(request("e@x.test", "192.0.2.80", session="x")) == REFUSE
 
     asyncio.run(run())
 
@@ -97,7 +114,7 @@ def test_redis_store_is_shared_and_falls_back_to_memory_when_redis_is_away() -> 
         await two.report(request("b@x.test", "198.51.100.4", success=False, policy_reject=False))
         assert await one.allow(request("b@x.test", "198.51.100.4")) == REFUSE  # banned by two
         await one.report(request("b@x.test", "198.51.100.9", success=True))
-        assert (await two.store.seen("198.51.100.9", "b@x.test", time.time())).known
+        assert (await two.store.attempt("198.51.100.9", "b@x.test", "s1", time.time())).known
         await one.store.close()
         await two.store.close()
 

@@ -9,6 +9,7 @@ and again after a correct one; "report" after the check, with `success` and `pol
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,11 +48,13 @@ class Guard:
         if client is None or self.rules.is_exempt(client.split("/")[0]):
             return GO_ON
         self.metrics.checks += 1
-        seen = await self.store.seen(client, login_key(str(request.get("login") or "")),
-                                     time.time())  # fmt: skip
+        login, now = login_key(str(request.get("login") or "")), time.time()
+        seen = await self.store.attempt(client, login, _attempt(request), now)
         status = answer(self.rules, seen)
         if status == REFUSE:
             self.metrics.refusals += 1
+            if not seen.banned:  # over the limit with the attempts under way
+                await self._ban(client, login, seen.client_failures + 1, now)
         elif status > 0:
             self.metrics.delays += 1
         return status
@@ -62,18 +65,28 @@ class Guard:
             return
         login, now = login_key(str(request.get("login") or "")), time.time()
         if request.get("success") is True:
-            await self.store.success(client, login, now)
+            await self.store.success(client, login, _attempt(request), now)
             return
         if request.get("policy_reject") is True:
-            return  # refused by the guard itself: no password was checked
+            await self.store.refused(client, _attempt(request))  # no password was checked
+            return
         self.metrics.failures += 1
         protocol = str(request.get("protocol") or "")[:20]
         failures = await self.store.failure(client, login, protocol, now)
         if bans_now(self.rules, failures):
-            reason = f"{failures} failed logins in {self.rules.window} s"
-            ban = await self.store.ban(client, reason, failures, now)
-            if ban is None:
-                return
+            await self._ban(client, login, failures, now)
+
+    async def _ban(self, client: str, login: str, failures: int, now: float) -> None:
+        reason = f"{failures} failed logins in {self.rules.window} s"
+        ban = await self.store.ban(client, reason, failures, now)
+        if ban is not None:
             self.metrics.bans += 1
             log.warning("guard: banned %s until %s (%s, last login name %r)", client,
                         time.ctime(ban.until), ban.reason, login)  # fmt: skip
+
+
+def _attempt(request: dict[str, Any]) -> str:
+    """The attempt's own name: Dovecot's session id, the same in its before-auth check, its
+    after-auth check and its report; without one, a name of its own."""
+    session = str(request.get("session") or "")[:64]
+    return session or f"{time.time_ns()}:{secrets.token_hex(4)}"

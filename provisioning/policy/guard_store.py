@@ -13,7 +13,6 @@ outage neither frees a banned client nor locks out an owner.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -45,9 +44,10 @@ class Ban:
 
 
 class Store(Protocol):
-    async def seen(self, client: str, login: str, now: float) -> Seen: ...
+    async def attempt(self, client: str, login: str, attempt: str, now: float) -> Seen: ...
     async def failure(self, client: str, login: str, protocol: str, now: float) -> int: ...
-    async def success(self, client: str, login: str, now: float) -> None: ...
+    async def success(self, client: str, login: str, attempt: str, now: float) -> None: ...
+    async def refused(self, client: str, attempt: str) -> None: ...
     async def ban(self, client: str, reason: str, failures: int, now: float) -> Ban | None: ...
 
 
@@ -67,36 +67,49 @@ class RedisStore:
             pipe.execute_command(*command)
         return list(await pipe.execute())
 
-    async def seen(self, client: str, login: str, now: float) -> Seen:
-        p, since = self.prefix, f"({now - self.rules.window}"
-        c, a, banned, known = await self._run(
-            ("ZCOUNT", keys.client_failures_key(p, client), since, "+inf"),
+    async def attempt(self, client: str, login: str, attempt: str, now: float) -> Seen:
+        """Count the attempt (under way: a failure unless it succeeds) and say what the
+        counters held before it."""
+        p, since, ck = (
+            self.prefix,
+            f"({now - self.rules.window}",
+            keys.client_failures_key(self.prefix, client),
+        )
+        *_, c, a, banned, known = await self._run(
+            ("ZADD", ck, now, attempt),
+            ("ZREMRANGEBYSCORE", ck, "-inf", now - self.rules.window),
+            ("EXPIRE", ck, self.rules.window + 60),
+            ("ZCOUNT", ck, since, "+inf"),
             ("ZCOUNT", keys.login_failures_key(p, login), since, "+inf"),
             ("EXISTS", keys.ban_key(p, client)),
             ("ZSCORE", keys.known_key(p, login), client),
         )
-        return Seen(int(c), int(a), bool(banned), known is not None)
+        return Seen(int(c) - 1, int(a), bool(banned), known is not None)
 
     async def failure(self, client: str, login: str, protocol: str, now: float) -> int:
         p, window, now_ns = self.prefix, self.rules.window, int(now * 1e9)
         ck, lk, wk = (keys.client_failures_key(p, client), keys.login_failures_key(p, login),
                       keys.worst_key(p, self.node))  # fmt: skip
         results = await self._run(
-            ("ZADD", ck, now, f"{now_ns}:{secrets.token_hex(4)}"),
-            ("ZREMRANGEBYSCORE", ck, "-inf", now - window),
-            ("EXPIRE", ck, window + 60),
-            ("ZCARD", ck),
+            ("ZCOUNT", ck, f"({now - window}", "+inf"),
             ("ZADD", lk, now, keys.login_member(now_ns, client, protocol, self.node)),
             ("ZREMRANGEBYSCORE", lk, "-inf", now - keys.DAY),
             ("EXPIRE", lk, keys.DAY + 60),
             ("ZINCRBY", wk, 1, client),
             ("EXPIRE", wk, keys.DAY),
         )
-        return int(results[3])
+        return int(results[0])
 
-    async def success(self, client: str, login: str, now: float) -> None:
+    async def success(self, client: str, login: str, attempt: str, now: float) -> None:
         key = keys.known_key(self.prefix, login)
-        await self._run(("ZADD", key, now, client), ("EXPIRE", key, keys.KNOWN_SECONDS))
+        await self._run(
+            ("ZREM", keys.client_failures_key(self.prefix, client), attempt),
+            ("ZADD", key, now, client),
+            ("EXPIRE", key, keys.KNOWN_SECONDS),
+        )
+
+    async def refused(self, client: str, attempt: str) -> None:
+        await self._run(("ZREM", keys.client_failures_key(self.prefix, client), attempt))
 
     async def ban(self, client: str, reason: str, failures: int, now: float) -> Ban | None:
         """Ban the client, None when it already is (failures that were under way)."""
@@ -124,7 +137,7 @@ class MemoryStore:
 
     def __init__(self, rules: GuardRules) -> None:
         self.rules = rules
-        self.clients: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.clients: defaultdict[str, dict[str, float]] = defaultdict(dict)
         self.logins: defaultdict[str, deque[float]] = defaultdict(deque)
         self.known: set[tuple[str, str]] = set()
         self.bans: dict[str, Ban] = {}
@@ -142,21 +155,31 @@ class MemoryStore:
             return False
         return ban is not None
 
-    async def seen(self, client: str, login: str, now: float) -> Seen:
+    def _attempts(self, client: str, now: float) -> int:
+        attempts = self.clients[client]
+        for attempt in [a for a, at in attempts.items() if at <= now - self.rules.window]:
+            del attempts[attempt]
+        return len(attempts)
+
+    async def attempt(self, client: str, login: str, attempt: str, now: float) -> Seen:
+        self.clients[client][attempt] = now
         return Seen(
-            self._count(self.clients[client], now),
+            self._attempts(client, now) - 1,
             self._count(self.logins[login], now),
             self._banned(client, now),
             (login, client) in self.known,
         )
 
     async def failure(self, client: str, login: str, protocol: str, now: float) -> int:
-        self.clients[client].append(now)
         self.logins[login].append(now)
-        return self._count(self.clients[client], now)
+        return self._attempts(client, now)
 
-    async def success(self, client: str, login: str, now: float) -> None:
+    async def success(self, client: str, login: str, attempt: str, now: float) -> None:
+        self.clients[client].pop(attempt, None)
         self.known.add((login, client))
+
+    async def refused(self, client: str, attempt: str) -> None:
+        self.clients[client].pop(attempt, None)
 
     async def ban(self, client: str, reason: str, failures: int, now: float) -> Ban | None:
         if self._banned(client, now):
@@ -202,17 +225,17 @@ class GuardStore:
             log.warning("guard: Redis is back after %.1f s", time.time() - self.fallback_since)
             self.fallback_since = None
 
-    async def seen(self, client: str, login: str, now: float) -> Seen:
+    async def attempt(self, client: str, login: str, attempt: str, now: float) -> Seen:
         if (redis := self._use_redis()) is not None:
             try:
-                seen = await redis.seen(client, login, now)
+                seen = await redis.attempt(client, login, attempt, now)
             except (RedisError, OSError) as exc:
                 self._failed(exc)
             else:
                 self._answered()
                 self.memory.remember(client, login, seen, now)
                 return seen
-        return await self.memory.seen(client, login, now)
+        return await self.memory.attempt(client, login, attempt, now)
 
     async def failure(self, client: str, login: str, protocol: str, now: float) -> int:
         if (redis := self._use_redis()) is not None:
@@ -222,11 +245,19 @@ class GuardStore:
                 self._failed(exc)
         return await self.memory.failure(client, login, protocol, now)
 
-    async def success(self, client: str, login: str, now: float) -> None:
-        await self.memory.success(client, login, now)
+    async def success(self, client: str, login: str, attempt: str, now: float) -> None:
+        await self.memory.success(client, login, attempt, now)
         if (redis := self._use_redis()) is not None:
             try:
-                await redis.success(client, login, now)
+                await redis.success(client, login, attempt, now)
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+
+    async def refused(self, client: str, attempt: str) -> None:
+        await self.memory.refused(client, attempt)
+        if (redis := self._use_redis()) is not None:
+            try:
+                await redis.refused(client, attempt)
             except (RedisError, OSError) as exc:
                 self._failed(exc)
 
