@@ -52,6 +52,10 @@ class Domain(PlainTextModel, models.Model):
     default_daily_send_limit = models.PositiveIntegerField(null=True, blank=True)
     default_hourly_send_limit = models.PositiveIntegerField(null=True, blank=True)
     default_max_recipients = models.PositiveIntegerField(null=True, blank=True)
+    # Spam scores of inbound mail (rspamd, issue 15): from the junk score on, mail carries
+    # X-Spam-Flag and goes to Junk; from the reject score on, it is refused at end of data.
+    spam_junk_score = models.DecimalField(max_digits=5, decimal_places=1, default=6)
+    spam_reject_score = models.DecimalField(max_digits=5, decimal_places=1, default=15)
 
     desired_version = models.BigIntegerField(default=1)
     sent_version = models.BigIntegerField(default=0)

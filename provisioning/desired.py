@@ -63,6 +63,8 @@ def domain_state(domain: Domain, version: int) -> DomainState:
         dkim=tuple(
             DkimSigning(k.selector, k.algorithm, k.private_key) for k in signing_keys(domain)
         ),
+        spam_junk=float(domain.spam_junk_score),
+        spam_reject=float(domain.spam_reject_score),
     )
 
 

@@ -267,7 +267,9 @@ class MailStack:
             _terminate(old)
             self._wait_for_exit("rspamd", self._rspamd_pid, timeout=STOP_TIMEOUT)
         try:
-            rspamd.start_rspamd(self.paths, self._saved_ports())
+            rspamd.start_rspamd(
+                self.paths, self._saved_ports(), testbed=not self.profile.production
+            )
         except rspamd.RspamdError as exc:
             raise MailStackError(str(exc)) from None
 

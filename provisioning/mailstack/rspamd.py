@@ -54,13 +54,74 @@ def rspamd_pid(paths: NodePaths) -> int | None:
     return live_pid(pid_file(paths), PROCESS_NAME)
 
 
-def render_config(paths: NodePaths, ports: dict[str, int]) -> dict[str, str]:
+# Per-domain actions on inbound mail, from the agent's spam scores map ("domain junk:reject"):
+# rspamd's own action for the score is replaced by the recipient domain's (the strictest when
+# a message goes to several). A pre-result set by another module (GTUBE's reject) is kept.
+# Authenticated (outbound) mail is left to rspamd's defaults.
+DOMAIN_ACTIONS_LUA = """\
+local scores = rspamd_config:add_map({
+  type = "map",
+  url = "%(map)s",
+  description = "TempusMail: per-domain spam scores (junk:reject)",
+})
+
+rspamd_config:register_symbol({
+  name = "TM_DOMAIN_ACTIONS",
+  type = "postfilter",
+  priority = 5,
+  callback = function(task)
+    if task:get_user() or task:has_pre_result() or not scores then return end
+    local junk, reject
+    for _, rcpt in ipairs(task:get_recipients("smtp") or {}) do
+      local value = scores:get_key(string.lower(rcpt.domain or ""))
+      local j, r = tostring(value or ""):match("^([0-9.]+):([0-9.]+)$")
+      if j then
+        junk = math.min(junk or math.huge, tonumber(j))
+        reject = math.min(reject or math.huge, tonumber(r))
+      end
+    end
+    if not junk then return end
+    local score = task:get_metric_score("default")[1]
+    if score >= reject then
+      task:set_pre_result("reject", "5.7.1 Spam message rejected", "tempusmail")
+    elseif score >= junk then
+      task:set_pre_result("add header", "Spam", "tempusmail")
+    else
+      task:set_pre_result("no action", nil, "tempusmail")
+    end
+  end,
+})
+"""
+# The test bed only: a message with "X-TempusMail-Test-Score: N" (0 < N <= 50) gets N points,
+# so the tests place a message between a domain's scores deterministically.
+TEST_SCORE_LUA = """\
+rspamd_config:register_symbol({
+  name = "TM_TEST_SCORE",
+  score = 1.0,
+  description = "Test bed only: the points its header names",
+  callback = function(task)
+    local n = tonumber(task:get_header("X-TempusMail-Test-Score") or "")
+    if n and n > 0 and n <= 50 then return true, n end
+    return false
+  end,
+})
+"""
+
+
+def render_config(
+    paths: NodePaths, ports: dict[str, int], *, testbed: bool = False
+) -> dict[str, str]:
     """override.d/ and local.d/ files, by path relative to the rspamd folder (pure)."""
     milter, controller = ports["rspamd_milter"], ports["rspamd_controller"]
+    lua = DOMAIN_ACTIONS_LUA % {"map": paths.rspamd_spam_scores_map}
     return {
+        "rspamd.local.lua": lua + (TEST_SCORE_LUA if testbed else ""),
         "override.d/worker-proxy.inc": (
             f'bind_socket = "127.0.0.1:{milter}";\n'
             "milter = yes;\ntimeout = 120s;\ncount = 1;\n"
+            # What Dovecot's global spam-to-Junk Sieve rule tests (provisioning/node/sieve.py).
+            'spam_header = "X-Spam-Flag";\n'
+            'reject_message = "5.7.1 Spam message rejected";\n'
             'upstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
         ),
         "override.d/worker-controller.inc": (
@@ -91,7 +152,7 @@ def _own(path: Path) -> None:
         os.chown(path, pwd.getpwnam(USER).pw_uid, grp.getgrnam(USER).gr_gid)
 
 
-def start_rspamd(paths: NodePaths, ports: dict[str, int]) -> None:
+def start_rspamd(paths: NodePaths, ports: dict[str, int], *, testbed: bool = False) -> None:
     """Write the configuration and start rspamd (it forks; the caller waits for its ports)."""
     why = missing()
     if why:
@@ -99,10 +160,11 @@ def start_rspamd(paths: NodePaths, ports: dict[str, int]) -> None:
     base = paths.rspamd_dir
     for sub in ("override.d", "local.d"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    for name, text in render_config(paths, ports).items():
+    for name, text in render_config(paths, ports, testbed=testbed).items():
         atomic_write(base / name, text, mode=0o644, group="root")
-    if not paths.rspamd_selector_map.exists():
-        atomic_write(paths.rspamd_selector_map, "", mode=0o644, group="root")
+    for data_map in (paths.rspamd_selector_map, paths.rspamd_spam_scores_map):
+        if not data_map.exists():  # the agent's; empty until it writes
+            atomic_write(data_map, "", mode=0o644, group="root")
     for folder in (base / "db", pid_file(paths).parent):
         folder.mkdir(parents=True, exist_ok=True)
         _own(folder)

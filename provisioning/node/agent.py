@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioning.node.dkim import is_key_file_of, render_dkim
+from provisioning.node.dkim import is_key_file_of, render_dkim, spam_scores_line
 from provisioning.node.files import atomic_write, write_map
 from provisioning.node.limits import limits_file_name, render_limits
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
@@ -111,6 +111,7 @@ class NodeAgent:
             # written safely aborts the whole apply, leaving the node as it was.
             final = render_domain(new)
             dkim = render_dkim(new.name, new.dkim)  # (the name passed render_domain)
+            spam_line = spam_scores_line(new.name, new.spam_junk, new.spam_reject)
             limits = render_limits(new)
             plan = plan_apply(old, new)
             postfix_first = (
@@ -141,6 +142,9 @@ class NodeAgent:
             if DOMAINS_MAP in result.written:
                 self._reload_postfix()
             result.written += self._write_dkim(new.name, dkim.keys, dkim.selector_line)
+            result.written += self._write_rspamd_map(
+                "spam_scores", new.name, spam_line, self.paths.rspamd_spam_scores_map
+            )
             self._save_applied(plan.final.without_secrets())
         result.seconds = time.monotonic() - started
         return result
@@ -209,18 +213,25 @@ class NodeAgent:
         for name, pem in keys.items():
             if atomic_write(folder / name, pem, mode=0o640, owner="root", group="_rspamd"):
                 written.append(str((folder / name).relative_to(self.paths.root)))
-        fragment = self._fragment("dkim_selectors", domain)
-        atomic_write(fragment, selector_line, mode=0o600, group=None)
-        parts = sorted(p for p in fragment.parent.iterdir() if not p.name.startswith("."))
-        text = "".join(p.read_text("utf-8") for p in parts)
-        if atomic_write(self.paths.rspamd_selector_map, text, mode=0o644, group="root"):
-            written.append(str(self.paths.rspamd_selector_map.relative_to(self.paths.root)))
+        written += self._write_rspamd_map(
+            "dkim_selectors", domain, selector_line, self.paths.rspamd_selector_map
+        )
         if folder.is_dir():  # then the keys nothing names any more
             for stale in folder.iterdir():
                 if is_key_file_of(domain, stale.name) and stale.name not in keys:
                     stale.unlink()
                     written.append(str(stale.relative_to(self.paths.root)))
         return written
+
+    def _write_rspamd_map(self, name: str, domain: str, line: str, target: Path) -> list[str]:
+        # A node-wide map rspamd watches, assembled from one fragment per domain.
+        fragment = self._fragment(name, domain)
+        atomic_write(fragment, line, mode=0o600, group=None)
+        parts = sorted(p for p in fragment.parent.iterdir() if not p.name.startswith("."))
+        text = "".join(p.read_text("utf-8") for p in parts)
+        if atomic_write(target, text, mode=0o644, group="root"):
+            return [str(target.relative_to(self.paths.root))]
+        return []
 
     # --- the sending-limits policy service ------------------------------------------------
     def _write_limits(self, domain: str, text: str | None) -> list[str]:

@@ -1,4 +1,5 @@
-"""Pure renderer of a domain's DKIM signing files for rspamd's dkim_signing module (issue 15).
+"""Pure renderers of a domain's rspamd files (issue 15): DKIM signing keys and the selector map
+for rspamd's dkim_signing module, and the line of the spam scores map.
 
 rspamd reads the selector map (a node-wide "domain selector" map, assembled from one fragment
 per domain like the Postfix maps) and then the key at path = "<dkim dir>/$domain.$selector.key".
@@ -61,3 +62,15 @@ def render_dkim(domain: str, keys: tuple[DkimSigning, ...]) -> RenderedDkim:
             chosen = key
     line = f"{domain} {chosen.selector}\n" if chosen else ""
     return RenderedDkim(keys=files, selector_line=line)
+
+
+MAX_SPAM_SCORE = 1000.0
+
+
+def spam_scores_line(domain: str, junk: float, reject: float) -> str:
+    """The domain's line of the spam scores map that rspamd.local.lua reads."""
+    if not (isinstance(junk, float) and isinstance(reject, float)):
+        raise DkimRenderError(f"spam scores of {domain} are not numbers")
+    if not 0 < junk <= reject <= MAX_SPAM_SCORE:
+        raise DkimRenderError(f"spam scores of {domain}: need 0 < junk <= reject <= 1000")
+    return f"{domain} {junk:g}:{reject:g}\n"

@@ -129,8 +129,13 @@ class NodePaths:
 
     @property
     def rspamd_selector_map(self) -> Path:
-        """"domain selector" lines: which key signs each domain (the agent's)."""
+        """ "domain selector" lines: which key signs each domain (the agent's)."""
         return self.rspamd_dir / "dkim_selectors.map"
+
+    @property
+    def rspamd_spam_scores_map(self) -> Path:
+        """ "domain junk:reject" lines: each domain's spam scores (the agent's)."""
+        return self.rspamd_dir / "spam_scores.map"
 
     def home(self, domain: str, local_part: str) -> Path:
         return self.mail_dir / domain / local_part

@@ -85,6 +85,9 @@ class DomainState:
     # Address that receives mail for unknown local parts of the domain ("" = none).
     catchall_target: str = ""
     dkim: tuple[DkimSigning, ...] = ()
+    # Inbound spam scores (rspamd): junk from, reject from.
+    spam_junk: float = 6.0
+    spam_reject: float = 15.0
 
     def address(self, account: AccountState) -> str:
         return f"{account.local_part}@{self.name}"
@@ -102,6 +105,8 @@ class DomainState:
                 {"selector": k.selector, "algorithm": k.algorithm, "private_key": k.private_key}
                 for k in self.dkim
             ],
+            "spam_junk": self.spam_junk,
+            "spam_reject": self.spam_reject,
         }
 
     def without_secrets(self) -> DomainState:
@@ -127,6 +132,8 @@ class DomainState:
                 DkimSigning(str(k["selector"]), str(k["algorithm"]), str(k["private_key"]))
                 for k in data.get("dkim", ())
             ),
+            spam_junk=float(data.get("spam_junk", 6.0)),
+            spam_reject=float(data.get("spam_reject", 15.0)),
         )
 
 

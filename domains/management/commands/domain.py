@@ -14,6 +14,7 @@ from domains.dkim_services import (
 )
 from domains.models import Domain
 from domains.services import domain_create, domain_update_settings
+from domains.spam_services import domain_set_spam_scores
 from domains.validators import normalize_domain_name
 from organizations.models import Organization
 from provisioning.models import MailNode
@@ -35,6 +36,10 @@ class Command(BaseCommand):
             "--catch-all", help="Address of this domain receiving unknown addresses; empty: none."
         )
         sub.add_parser("list", help="List domains with their provisioning state.")
+        spam = sub.add_parser("spam", help="Set the inbound spam scores (junk from, reject from).")
+        spam.add_argument("name")
+        spam.add_argument("--junk", required=True, help="Score from which mail goes to Junk.")
+        spam.add_argument("--reject", required=True, help="Score from which mail is refused.")
         dkim = sub.add_parser("dkim", help="Generate, show, rotate and activate DKIM keys.")
         dkim.add_argument("name")
         what = dkim.add_mutually_exclusive_group(required=True)
@@ -51,6 +56,19 @@ class Command(BaseCommand):
             return
         if options["action"] == "dkim":
             self._dkim(options)
+            return
+        if options["action"] == "spam":
+            with user_errors():
+                domain = Domain.objects.filter(name=normalize_domain_name(options["name"])).first()
+                if domain is None:
+                    raise CommandError(f"domain: no domain {options['name']}.")
+                domain = domain_set_spam_scores(
+                    actor=cli_actor(), domain=domain, junk=options["junk"], reject=options["reject"]
+                )
+            self.stdout.write(
+                f"{domain.name}: junk from {domain.spam_junk_score}, "
+                f"reject from {domain.spam_reject_score}"
+            )
             return
         if options["action"] == "list":
             for d in Domain.objects.select_related("organization", "node"):
