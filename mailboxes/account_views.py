@@ -42,6 +42,7 @@ from mailboxes.services import (
 )
 from mailboxes.tabs import TABS
 from organizations.access import can_change_domain, get_mailbox_for_request
+from provisioning.login_guard import failed_logins_or_none
 from security import reauth
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
@@ -192,6 +193,7 @@ def mailbox_security(request: HttpRequest, mailbox_id: int) -> HttpResponse:
         can_change,
         password_form=password_form,
         form=policy_form,
+        failed_logins=failed_logins_or_none(mailbox.address),
     )
 
 

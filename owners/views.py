@@ -31,6 +31,7 @@ from owners.permissions import (
 )
 from owners.services import owner_change_password
 from owners.sessions import remember_password
+from provisioning.login_guard import failed_logins_or_none
 from security import clock
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
@@ -56,6 +57,7 @@ def owner_home(request: HttpRequest) -> HttpResponse:
         "expiry_warning": expiry_warning(mailbox, clock.now()),
         "sent": counts[mailbox.pk] if counts else None,
         "sent_unavailable": UNAVAILABLE,
+        "failed_logins": failed_logins_or_none(mailbox.address),
     }
     return render(request, "owners/home.html", context)
 

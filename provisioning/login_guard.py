@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,10 @@ class FailedLogin:
     protocol: str
     node: str
 
+    @property
+    def when(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
+
 
 def _redis() -> Any:
     return panel_redis(settings.GUARD_REDIS_URL)
@@ -71,8 +76,6 @@ def _call(fn: Any) -> Any:
 
 
 def _iso(at: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
@@ -179,3 +182,11 @@ def unban(*, actor: Actor, address: str) -> None:
         audit_record(actor=actor, action="guard.unban", obj=default_node(), organization=None,
                      before={"address": client})  # fmt: skip
         _call(write)
+
+
+def failed_logins_or_none(address: str) -> list[FailedLogin] | None:
+    """For a page: the account's failed logins in 24 h, None while the guard cannot be read."""
+    try:
+        return failed_logins(address)
+    except GuardUnavailable:
+        return None

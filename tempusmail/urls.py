@@ -44,6 +44,7 @@ urlpatterns = [
     path("", include("security.twofactor_urls")),
     path("", include("security.audit_urls")),
     path("", include("provisioning.queue_urls")),
+    path("", include("provisioning.guard_urls")),
     path("", include("api.urls")),
     path("", include("api.v1_urls")),
     path("", include("api.page_urls")),

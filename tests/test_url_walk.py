@@ -83,6 +83,8 @@ ROUTES: dict[str, str] = {
     "staff_queue": "staff_read",
     "staff_queue_refresh": "staff_action",
     "staff_queue_action": "staff_action",
+    "staff_guard": "staff_read",
+    "staff_guard_unban": "staff_action",
     "two_factor": "own",
     "two_factor_enrol": "own",
     "two_factor_backup_codes": "own_action",
