@@ -17,6 +17,7 @@ from organizations.access import (
     sees_whole_organization,
 )
 from provisioning.advice import START_SERVERS, node_advice
+from provisioning.tls_summary import tls_summary
 from security.audit import Actor
 from tempusmail.forms import add_service_errors
 
@@ -76,5 +77,6 @@ def domain_provisioning(request: HttpRequest, domain_id: int) -> HttpResponse:
         "tab": "provisioning",
         "advice": node_advice(domain),
         "start_servers": START_SERVERS,
+        "tls": tls_summary(domain.node, domain.name),
     }
     return render(request, "domains/domain_provisioning.html", context)

@@ -17,6 +17,9 @@ class MailNode(models.Model):
     # since when it counts sent mail on its own because the counters' Redis is unreachable.
     policy_fallback_since = models.DateTimeField(null=True, blank=True)
     policy_reported_at = models.DateTimeField(null=True, blank=True)
+    # The node's TLS as its last usage report said (provisioning/mailstack/tls.py node_status:
+    # host name, expiry, SNI names, or why it has no usable certificate); None: no report yet.
+    tls_status = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -112,6 +112,16 @@ def report_usage(node_name: str) -> int:
     record_policy_status.apply_async(
         args=(node_name, asdict(status) if status else None), queue=PANEL_QUEUE
     )
+    # Its certificate (issue 15): the panel shows per domain whether TLS is active, or why not.
+    from provisioning.mailstack.profile import ProfileError
+    from provisioning.mailstack.profile import from_settings as profile_from_settings
+    from provisioning.mailstack.tls import node_status
+
+    try:
+        tls = node_status(profile_from_settings(), paths.root / "tls")
+    except ProfileError as exc:
+        tls = {"hostname": "", "not_after": None, "sni": [], "error": str(exc)}
+    record_tls_status.apply_async(args=(node_name, tls), queue=PANEL_QUEUE)
     for start in range(0, len(rows), USAGE_ROWS_PER_MESSAGE):
         record_usage.apply_async(
             args=(rows[start : start + USAGE_ROWS_PER_MESSAGE],),
@@ -130,6 +140,11 @@ def record_usage(rows: list[dict[str, Any]]) -> int:
 @shared_task(name="provisioning.tasks.record_policy_status")
 def record_policy_status(node_name: str, status: dict[str, Any] | None) -> bool:
     return usage.record_policy_status(node_name, status)
+
+
+@shared_task(name="provisioning.tasks.record_tls_status")
+def record_tls_status(node_name: str, status: dict[str, Any]) -> bool:
+    return usage.record_tls_status(node_name, status)
 
 
 @shared_task(name="provisioning.tasks.request_trash_purge")

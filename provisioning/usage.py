@@ -140,6 +140,13 @@ def record_policy_status(node_name: str, status: dict[str, Any] | None) -> bool:
     )
 
 
+def record_tls_status(node_name: str, status: dict[str, Any]) -> bool:
+    """Store what a node said about its TLS (provisioning/mailstack/tls.py node_status) with the
+    time it arrived; False for a node the panel does not know."""
+    stored = {**status, "reported_at": timezone.now().timestamp()}
+    return bool(MailNode.objects.filter(name=node_name).update(tls_status=stored))
+
+
 def nodes_awaiting_report(nodes: Iterable[MailNode], since: datetime) -> list[MailNode]:
     """Those of the nodes, among the ones holding accounts, with no usage stored since `since`.
 

@@ -7,6 +7,7 @@ import imaplib
 import poplib
 import smtplib
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, every: float
         time.sleep(every)
 
 
+def remote_tls() -> ssl.SSLContext:
+    """What a client outside the node must use before a password (issue 15): these helpers
+    test who may log in, not the certificate (tests/test_tls_live.py checks that)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class _BoundIMAP4(imaplib.IMAP4):
     """IMAP4 from a chosen loopback source address (to test per-account IP restrictions)."""
 
@@ -44,6 +54,8 @@ class _BoundIMAP4(imaplib.IMAP4):
 def imap_login(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
     try:
         with _BoundIMAP4(HOST, ports["imap"], source, timeout=10) as imap:
+            if source != HOST:
+                imap.starttls(remote_tls())
             imap.login(user, password)
             imap.logout()
         return True
@@ -70,6 +82,8 @@ class _BoundPOP3(poplib.POP3):
 
 def pop3_login(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
     pop = _BoundPOP3(HOST, ports["pop3"], source, timeout=10)
+    if source != HOST:
+        pop.stls(remote_tls())
     try:
         pop.user(user)
         pop.pass_(password)
@@ -84,6 +98,8 @@ def pop3_login(ports: dict[str, int], user: str, password: str, *, source: str =
 def smtp_auth(ports: dict[str, int], user: str, password: str, *, source: str = HOST) -> bool:
     with smtplib.SMTP(HOST, ports["submission"], timeout=10, source_address=(source, 0)) as smtp:
         smtp.ehlo("client.test")
+        if source != HOST:
+            smtp.starttls(context=remote_tls())
         try:
             smtp.login(user, password)
             return True

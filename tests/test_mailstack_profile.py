@@ -156,12 +156,17 @@ def test_production_main_cf(tmp_path: Path) -> None:
     assert "smtpd_tls_chain_files = " in main and "node.key, " in main
 
 
-def test_the_test_bed_trusts_no_network_and_speaks_no_tls(tmp_path: Path) -> None:
+def test_the_test_bed_trusts_no_network_and_speaks_tls_from_its_own_ca(tmp_path: Path) -> None:
     files = rendered(tmp_path, Profile())
     main, dovecot = files["main.cf"], files["dovecot.conf"]
     assert "\nmynetworks = \n" in main
-    assert "inet_interfaces = 127.0.0.1" in main and "smtpd_tls" not in main
-    assert "ssl = no" in dovecot and "ssl = required" not in dovecot
+    assert "inet_interfaces = 127.0.0.1" in main and "smtpd_tls_auth_only" not in main
+    node_tls = tmp_path / "node" / "tls"
+    key, cert = node_tls / "mx.tempusmail.test.key", node_tls / "mx.tempusmail.test.crt"
+    assert f"smtpd_tls_chain_files = {key}, {cert}" in main
+    assert "ssl = yes" in dovecot and "disable_plaintext_auth = yes" in dovecot
+    assert (node_tls / "ca.crt").exists()
+    assert "smtpd_tls_wrappermode=yes" in files["master"]
     assert f"submission_host = 127.0.0.1:{PICKED['reinject']}" in dovecot
     assert "postscreen" not in files["master"]
 
@@ -199,7 +204,8 @@ def test_postfix_knows_every_production_parameter(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 def test_a_self_signed_certificate_is_made_once_for_the_host_name(tmp_path: Path) -> None:
-    cert, key = tls.certificate(Profile(hostname="mx9.example.com"), tmp_path / "tls")
+    node = Profile(name=PRODUCTION, hostname="mx9.example.com", listen=("192.0.2.1",))
+    cert, key = tls.certificate(node, tmp_path / "tls")
     subject = subprocess.run(
         ["openssl", "x509", "-in", str(cert), "-noout", "-subject", "-ext", "subjectAltName"],
         capture_output=True,
@@ -209,9 +215,9 @@ def test_a_self_signed_certificate_is_made_once_for_the_host_name(tmp_path: Path
     assert "CN = mx9.example.com" in subject and "DNS:mx9.example.com" in subject
     assert key.stat().st_mode & 0o777 == 0o600
     first = cert.read_bytes()
-    assert tls.certificate(Profile(hostname="mx9.example.com"), tmp_path / "tls") == (cert, key)
+    assert tls.certificate(node, tmp_path / "tls") == (cert, key)
     assert cert.read_bytes() == first  # kept, not made again
-    renamed, _ = tls.certificate(Profile(hostname="mx8.example.com"), tmp_path / "tls")
+    renamed, _ = tls.self_signed("mx8.example.com", tmp_path / "tls")
     assert renamed.name == "mx8.example.com.crt" and renamed.read_bytes() != first
 
 
@@ -233,3 +239,34 @@ def test_kernel_addresses_are_read_from_proc_net_tcp_spelling() -> None:
     assert controller._is_listening(sockets, "127.0.0.2", 25)  # the wildcard covers it
     assert controller._is_listening(sockets, "127.0.0.3", 587)
     assert not controller._is_listening(sockets, "127.0.0.2", 587)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
+def test_sni_certificates_are_the_complete_pairs_in_the_sni_folder(tmp_path: Path) -> None:
+    tls_dir = tmp_path / "node" / "tls"
+    ca = tls.testbed_ca(tls_dir)
+    cert, key = tls.issue(ca, "mail.customer.test", tls.sni_dir(tls_dir))
+    (tls.sni_dir(tls_dir) / "no-key.example.com.crt").write_text("a certificate alone")
+    (tls.sni_dir(tls_dir) / "not_a_host.crt").write_text("x")
+    (tls.sni_dir(tls_dir) / "not_a_host.key").write_text("x")
+    assert tls.sni_certificates(tls_dir) == {"mail.customer.test": (cert, key)}
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca[0]), str(cert)], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stderr
+    files = rendered(tmp_path, Profile())
+    assert f"local_name mail.customer.test {{\n  ssl_cert = <{cert}\n" in files["dovecot.conf"]
+    assert f"tls_server_sni_maps = cdb:{tls_dir / 'sni_map'}" in files["main.cf"]
+
+
+@pytest.mark.skipif(not shutil.which("postconf"), reason="needs Postfix's postconf")
+def test_postfix_knows_every_test_bed_parameter(tmp_path: Path) -> None:
+    folder = tmp_path / "postfix"
+    folder.mkdir()
+    files = rendered(tmp_path, Profile())
+    (folder / "main.cf").write_text(files["main.cf"])
+    (folder / "master.cf").write_text(controller._master_cf(files["master"]))
+    result = subprocess.run(
+        ["postconf", "-c", str(folder), "-n"], capture_output=True, text=True, check=True
+    )
+    assert "warning" not in result.stderr, result.stderr

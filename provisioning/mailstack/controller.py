@@ -43,7 +43,7 @@ from provisioning.mailstack.relay import (
     relay_from_settings,
     write_password_map,
 )
-from provisioning.mailstack.tls import CertificateError, certificate
+from provisioning.mailstack.tls import CertificateError, certificate, sni_certificates
 from provisioning.node.files import MAP_SUFFIX, atomic_write, postmap, write_map
 from provisioning.node.paths import DOVECOT_DOMAIN_FILES, POSTFIX_MAPS, NodePaths
 from provisioning.node.processes import live_pid
@@ -67,6 +67,13 @@ LOOPBACK_PORT_NAMES = (
 # The test bed's listeners (ports.json); production's public ones are in profile.py.
 PORT_NAMES = (*TESTBED_PUBLIC_PORT_NAMES, *LOOPBACK_PORT_NAMES)
 HOST = "127.0.0.1"  # where the node's own services listen, in both profiles
+# Dovecot's SASL refuses PLAIN/LOGIN unless TLS is on ("secured") or the client is at the
+# address it connected to (the node itself); see dovecot.conf. No table: a row means "deny".
+CLEARTEXT_QUERY = (
+    "SELECT NULL AS password, 'Y' AS nopassword, "
+    "'Plaintext authentication requires TLS' AS reason "
+    "WHERE '%{secured}' = '' AND '%{rip}' <> '%{lip}' AND '%{mech}' IN ('PLAIN', 'LOGIN')"
+)
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -475,6 +482,7 @@ class MailStack:
             **{name: str(port) for name, port in ports.items()},
         }
         values.update(self._profile_values(ports))
+        self._write_tls_files()
         dovecot_conf = _render_with_profile("dovecot", values, profile)
         main_cf = _render_with_profile("main", values, profile)
         master_cf = _master_cf(_master_listeners(values, profile))
@@ -512,13 +520,67 @@ class MailStack:
             "client_message_rate": str(profile.client_message_rate),
             "postscreen_greet_wait": str(profile.postscreen_greet_wait),
         }
-        if profile.production:
-            try:
-                cert, key = certificate(profile, self.root / "tls")
-            except CertificateError as exc:
-                raise MailStackError(str(exc)) from None
-            values |= {"tls_cert": str(cert), "tls_key": str(key)}
+        try:
+            cert, key = certificate(profile, self.tls_dir)
+        except CertificateError as exc:
+            raise MailStackError(str(exc)) from None
+        sni = sni_certificates(self.tls_dir)
+        values |= {
+            "tls_cert": str(cert),
+            "tls_key": str(key),
+            "sni_map": f"{self.map_type}:{self.tls_dir / 'sni_map'}" if sni else "",
+            "sni_dovecot": "".join(
+                f"local_name {name} {{\n  ssl_cert = <{chain}\n  ssl_key = <{k}\n}}\n"
+                for name, (chain, k) in sni.items()
+            ),
+        }
         return values
+
+    @property
+    def tls_dir(self) -> Path:
+        """The node's certificates (tls.py): the test bed CA, made ones, sni/ the operator's."""
+        return self.root / "tls"
+
+    def reload_certs(self) -> list[str]:
+        """Pick up new or renewed certificate files (the node's, and sni/) without dropping a
+        session: rewrite the configuration naming them, then `doveadm reload` and `postfix
+        reload` (new logins and new smtpd processes read the files; open ones keep theirs).
+        Returns the SNI host names now served."""
+        if not self._running():
+            raise MailStackError(f"the mail stack under {self.root} is not running")
+        with _locked(self.root):
+            self._render_configs(self._saved_ports())
+            reloaded = self.doveadm("reload")
+            if reloaded.returncode != 0:
+                raise MailStackError(f"doveadm reload failed: {reloaded.stderr.strip()}")
+            postfix = [_binary("postfix"), "-c", str(self.paths.postfix_dir), "reload"]
+            result = subprocess.run(postfix, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise MailStackError(f"postfix reload failed: {result.stderr.strip()}")
+        return sorted(sni_certificates(self.tls_dir))
+
+    def _write_tls_files(self) -> None:
+        """The cleartext-password rule for Dovecot's SASL (dovecot.conf) and the SNI map
+        Postfix reads (postmap -F stores the files' contents: root-only, like the keys)."""
+        atomic_write(
+            self.paths.dovecot_dir / "cleartext-sql.conf.ext",
+            f"driver = sqlite\nconnect = {self.paths.dovecot_refusals_db}\n"
+            f"password_query = {CLEARTEXT_QUERY}\n",
+            mode=0o640,
+            group="dovecot",
+        )
+        sni = sni_certificates(self.tls_dir)
+        if not sni:
+            return
+        source = self.tls_dir / "sni_map"
+        lines = "".join(f"{name} {key} {chain}\n" for name, (chain, key) in sni.items())
+        atomic_write(source, lines, mode=0o600, group="root")
+        command = [_binary("postmap"), "-F", "-c", str(self.paths.postfix_dir),
+                   f"{self.map_type}:{source}"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise MailStackError(f"postmap -F {source} failed: {result.stderr.strip()}")
+        os.chmod(f"{source}{MAP_SUFFIX[self.map_type]}", 0o600)
 
     def _log_sizes(self) -> dict[Path, int]:
         logs = (self.paths.log_dir / "dovecot.log", self.paths.log_dir / "postfix.log")

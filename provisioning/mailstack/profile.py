@@ -1,5 +1,6 @@
-"""How a mail node faces the world: the test bed (loopback, picked ports, no TLS, nothing leaves)
-or production (public addresses, standard ports, TLS, postscreen, delivery by MX).
+"""How a mail node faces the world: the test bed (loopback, picked ports, TLS from its own
+test CA, nothing leaves) or production (public addresses, standard ports, TLS, postscreen,
+delivery by MX).
 
 A Profile is plain data: the controller renders the configuration from it, and tests build
 one directly (two production nodes on 127.0.0.2 and 127.0.0.3). from_settings() is the only
@@ -17,7 +18,16 @@ TESTBED = "testbed"
 PRODUCTION = "production"
 # The node's own services (LMTP, SASL, policy ...) are on 127.0.0.1 at picked ports in both
 # profiles: the controller lists them. These are the ones clients and other MTAs use.
-TESTBED_PUBLIC_PORT_NAMES = ("smtp", "submission", "imap", "pop3", "managesieve")
+TESTBED_PUBLIC_PORT_NAMES = (
+    "smtp",
+    "submission",
+    "submissions",  # TLS from the first byte (465 in production)
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "managesieve",
+)
 # Production listeners: the standard ports (no plaintext IMAP/POP3: 993 and 995 only).
 PRODUCTION_PORTS = {
     "smtp": 25,

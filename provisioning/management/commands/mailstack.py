@@ -20,7 +20,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["start", "stop", "status"])
+        parser.add_argument(
+            "action",
+            choices=["start", "stop", "status", "reload-certs"],
+            help="reload-certs: pick up new or renewed certificate files without dropping "
+            "a session (the node's, and <state dir>/tls/sni/NAME.crt + NAME.key).",
+        )
         parser.add_argument(
             "--state-dir",
             type=Path,
@@ -35,6 +40,9 @@ class Command(BaseCommand):
         try:
             if options["action"] == "start":
                 self._start(stack, as_json=options["json"])
+            elif options["action"] == "reload-certs":
+                names = stack.reload_certs()
+                self.stdout.write(f"reloaded certificates; SNI: {', '.join(names) or 'none'}")
             elif options["action"] == "stop":
                 stack.stop()
                 self.stdout.write(f"stopped {stack.root}")
