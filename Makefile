@@ -26,11 +26,14 @@ run: venv
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # The whole suite, with the live Postfix/Dovecot test bed (installs what is missing, as root).
+# Two processes (pytest-xdist), each with its own test bed and Redis (tests/conftest.py); a
+# module stays in one process, so its fixtures and ordering hold. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: venv
 	bash scripts/setup-system.sh
 	$(MAKE) node_modules/.installed
 	$(MAKE) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

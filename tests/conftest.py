@@ -8,6 +8,7 @@ Redis, and switches this process from eager tasks to that broker.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -22,12 +23,33 @@ from celery._state import _register_app  # no public way to undo close()
 from django.conf import settings
 
 from tempusmail.celery import app as celery_app
-from tests.bed import Worker
+from tests.bed import RedisServer, Worker
 from tests.otp import FakeClock
 
 pytest_plugins = ["tests.browser"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _private_redis_per_xdist_worker() -> None:
+    """`make test` runs the suite in two processes (pytest-xdist), each with its own test bed:
+    each also gets its own redis-server, so one bed's broker, usage keys and sent counters
+    never reach the other's worker or assertions."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    server = RedisServer()
+    server.start()
+    atexit.register(server.stop)
+    for name, db in (
+        ("TEST_CELERY_BROKER_URL", 15),
+        ("TEST_MAILNODE_REDIS_URL", 12),
+        ("TEST_SENDING_REDIS_URL", 11),
+        ("TEST_REDIS_URL", 10),  # tests' own scratch database
+    ):
+        os.environ[name] = server.url(db)
+
+
+_private_redis_per_xdist_worker()
 TEST_BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 _names = itertools.count(1)
 

@@ -65,7 +65,9 @@ class FakeRedis:
         pass
 
 
-STORE = node.UsageStore(url="redis://127.0.0.1:6379/14", prefix="tm/n1/")
+STORE = node.UsageStore(
+    url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14"), prefix="tm/n1/"
+)
 
 
 # --- the store: key names and Dovecot's dict URI ---------------------------------------------
