@@ -14,7 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from domains.models import Domain
 from organizations.access import is_provider_staff
+from organizations.models import Organization
 from provisioning import login_guard
 from provisioning.models import MailNode
 from security.audit import Actor
@@ -49,7 +51,8 @@ def staff_guard(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Banned {row.address} on every mail server.")
             return redirect("staff_guard")
-    return render(request, "provisioning/staff_guard.html", {"form": form, **_overview()})
+    context = {"form": form, **_overview(), **_organization(request)}
+    return render(request, "provisioning/staff_guard.html", context)
 
 
 @login_required
@@ -66,6 +69,21 @@ def staff_guard_unban(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Unbanned {address.strip()}: it may log in at once.")
     return redirect("staff_guard")
+
+
+def _organization(request: HttpRequest) -> dict[str, Any]:
+    """The chosen organization's worst clients (?organization=<id>), and the choices."""
+    organizations = Organization.objects.order_by("name").only("pk", "name")
+    chosen = organizations.filter(pk=request.GET.get("organization") or 0).first() if (
+        request.GET.get("organization", "").isdigit()) else None  # fmt: skip
+    worst: list[tuple[str, int]] = []
+    if chosen is not None:
+        names = list(Domain.objects.filter(organization=chosen).values_list("name", flat=True))
+        try:
+            worst = login_guard.worst_clients_of_domains(names)
+        except login_guard.GuardUnavailable:
+            worst = []
+    return {"organizations": organizations, "chosen": chosen, "org_worst": worst}
 
 
 def _overview() -> dict[str, Any]:

@@ -117,6 +117,24 @@ def worst_clients(node: str, limit: int = 10) -> list[tuple[str, int]]:
     return [(c.decode(), int(n)) for c, n in rows]
 
 
+def worst_clients_of_domains(domains: list[str], limit: int = 10) -> list[tuple[str, int]]:
+    """The clients with the most failed logins today against these domains' login names."""
+
+    def read() -> list[tuple[str, int]]:
+        pipe = _redis().pipeline(transaction=False)
+        for domain in domains:
+            pipe.zrevrange(keys.worst_domain_key(_prefix(), domain.lower()), 0, limit - 1,
+                           withscores=True)  # fmt: skip
+        totals: dict[str, int] = {}
+        for rows in pipe.execute():
+            for client, count in rows:
+                totals[client.decode()] = totals.get(client.decode(), 0) + int(count)
+        return sorted(totals.items(), key=lambda item: -item[1])[:limit]
+
+    result: list[tuple[str, int]] = _call(read)
+    return result
+
+
 def parse_client(address: str) -> str:
     """The unit the guard bans (an IPv4 address, an IPv6 /64) of what staff typed."""
     text = address.strip()

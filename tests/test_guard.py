@@ -9,6 +9,7 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from typing import Any
 
@@ -22,6 +23,12 @@ from provisioning.policy.guard_store import GuardStore, MemoryStore, RedisStore
 
 RULES = GuardRules(free_failures=2, ban_after=5, max_delay=8, account_free_failures=4)
 TEST_REDIS = os.environ.get("TEST_SENDING_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def in_own_loop(coroutine: Any) -> None:
+    """asyncio.run in a thread: the browser tests' Playwright keeps a loop in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def test_clients_are_addresses_and_ipv6_sixty_fours() -> None:
@@ -80,7 +87,7 @@ def test_guard_counts_bans_and_exempts_in_memory() -> None:
         assert [await guess(guard, "nobody@x.test", "192.0.2.3") for _ in range(4)] == [0, 0, 0, 1]
         assert [await guess(guard, "a@x.test", "10.1.2.3") for _ in range(9)] == [0] * 9
 
-    asyncio.run(run())
+    in_own_loop(run())
 
 
 def test_attempts_under_way_count_at_once() -> None:
@@ -95,7 +102,7 @@ def test_attempts_under_way_count_at_once() -> None:
         await guard.report({**attempts[0], "success": True})
         assert await guard.allow(request("e@x.test", "192.0.2.80", session="x")) == REFUSE
 
-    asyncio.run(run())
+    in_own_loop(run())
 
 
 def test_redis_store_is_shared_and_falls_back_to_memory_when_redis_is_away() -> None:
@@ -126,7 +133,7 @@ def test_redis_store_is_shared_and_falls_back_to_memory_when_redis_is_away() -> 
         assert statuses == [0, 0, 0, 1, 2, REFUSE] and away.fallback_since is not None
         await away.close()
 
-    asyncio.run(run())
+    in_own_loop(run())
 
 
 def test_http_endpoint_answers_dovecot_requests_on_one_connection() -> None:
@@ -159,7 +166,7 @@ def test_http_endpoint_answers_dovecot_requests_on_one_connection() -> None:
         writer.close()
         server.close()
 
-    asyncio.run(run())
+    in_own_loop(run())
 
 
 @pytest.mark.django_db
@@ -169,6 +176,7 @@ def test_http_endpoint_answers_dovecot_requests_on_one_connection() -> None:
         (["add", "not-an-ip"], "is not an IP address"),
         (["add", "192.0.2.0/24"], "Give one IPv4 address"),
         (["add", "192.0.2.1", "--minutes", "0"], "minutes: Give between 1"),
+        (["add", "192.0.2.1", "--minutes", "ten"], "minutes: 'ten' is not a whole number"),
         (["add", "192.0.2.1", "--reason", "x" * 300], "reason: One line"),
         (["remove", "192.0.2.77"], "192.0.2.77 is not banned"),
     ],

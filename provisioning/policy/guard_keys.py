@@ -9,7 +9,9 @@ Keys, under the guard's prefix (GUARD_REDIS_PREFIX, the same on every node):
 - guard/ban/<client>: hash reason, since, until, failures; expires when the ban ends;
 - guard/bans: sorted set client -> until (the list; members past their time are stale);
 - guard/offences/<client>: how many times the client was banned lately (repeat offenders);
-- guard/worst/<node>: sorted set client -> failures seen by that node today (the panel's list).
+- guard/worst/<node>: sorted set client -> failures seen by that node today (the panel's list);
+- guard/worst-domain/<domain>: the same per domain of the login name (the organization's list;
+  kept for a day, also for names of domains nobody hosts, which is all an attacker can add).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def offences_key(prefix: str, client: str) -> str:
 
 def worst_key(prefix: str, node: str) -> str:
     return f"{prefix}guard/worst/{node}"
+
+
+def worst_domain_key(prefix: str, domain: str) -> str:
+    return f"{prefix}guard/worst-domain/{domain}"
 
 
 def login_member(now_ns: int, client: str, protocol: str, node: str) -> str:

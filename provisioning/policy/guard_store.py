@@ -97,6 +97,7 @@ class RedisStore:
             ("EXPIRE", lk, keys.DAY + 60),
             ("ZINCRBY", wk, 1, client),
             ("EXPIRE", wk, keys.DAY),
+            *_per_domain(p, login, client),
         )
         return int(results[0])
 
@@ -130,6 +131,14 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _per_domain(prefix: str, login: str, client: str) -> list[tuple[Any, ...]]:
+    domain = login.rpartition("@")[2]
+    if not domain or "@" not in login:
+        return []
+    key = keys.worst_domain_key(prefix, domain)
+    return [("ZINCRBY", key, 1, client), ("EXPIRE", key, keys.DAY)]
 
 
 class MemoryStore:

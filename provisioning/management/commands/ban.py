@@ -21,7 +21,7 @@ class Command(BaseCommand):
         listing.add_argument("--json", action="store_true")
         add = sub.add_parser("add", help="Ban an address (an IPv6 address: its /64).")
         add.add_argument("address")
-        add.add_argument("--minutes", type=int, default=60)
+        add.add_argument("--minutes", default="60")  # parsed here: bad input is exit 1
         add.add_argument("--reason", default="")
         remove = sub.add_parser("remove", help="Lift a ban; the address logs in at once.")
         remove.add_argument("address")
@@ -47,6 +47,10 @@ class Command(BaseCommand):
             )
 
     def _add(self, options: dict[str, Any]) -> None:
+        minutes = str(options["minutes"]).strip()
+        if not minutes.isdigit():
+            raise CommandError(f"minutes: {minutes!r} is not a whole number of minutes.")
+        options["minutes"] = int(minutes)
         row = ban(actor=cli_actor(), address=options["address"], minutes=options["minutes"],
                   reason=options["reason"])  # fmt: skip
         self.stdout.write(f"Banned {row.address} until {row.as_json()['until']}.")
