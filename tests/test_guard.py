@@ -219,3 +219,31 @@ def test_ban_is_audited_and_redis_away_is_one_line(settings: Any) -> None:
     with pytest.raises(CommandError, match="cannot be reached"):
         call_command("ban", "add", "192.0.2.9")
     assert AuditEvent.objects.filter(action__startswith="guard.").count() == 2
+
+
+@pytest.mark.django_db
+def test_mailbox_usage_reports_failed_logins_of_24_hours(settings: Any) -> None:
+    from tests.personas import build_world
+
+    settings.GUARD_REDIS_URL = TEST_REDIS
+    settings.GUARD_REDIS_PREFIX = prefix = f"tm-guard-usage-{uuid.uuid4().hex}/"
+    address = build_world(uuid.uuid4().hex[:8]).acme_mailbox.address
+
+    async def fail_twice() -> None:
+        guard = Guard(RULES, GuardStore(RedisStore(TEST_REDIS, prefix, RULES, "local"),
+                                        MemoryStore(RULES)))  # fmt: skip
+        for client in ("192.0.2.1", "2001:db8::1"):
+            report = request(address.upper(), client, success=False, policy_reject=False)
+            await guard.report(report)
+        await guard.store.close()
+
+    in_own_loop(fail_twice())
+
+    def usage() -> dict[str, Any]:
+        out = StringIO()
+        call_command("mailbox", "usage", address, "--json", stdout=out)
+        return dict(json.loads(out.getvalue()))
+
+    assert usage()["failed_logins_24h"] == 2  # the login name in any case is the account
+    settings.GUARD_REDIS_URL = "redis://127.0.0.1:1/0"
+    assert usage()["failed_logins_24h"] is None
