@@ -7,9 +7,11 @@ in from 127.0.0.x source addresses of its own.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import json
 import os
+import poplib
 import shutil
 import smtplib
 import ssl
@@ -35,7 +37,7 @@ from provisioning.node.state import AccountState, DomainState
 from provisioning.policy.daemon import GuardConfig
 from provisioning.policy.guard_rules import GuardRules
 from tests.bed import RedisServer
-from tests.mailclient import HOST, _BoundIMAP4, wait_until
+from tests.mailclient import HOST, _BoundIMAP4, _BoundPOP3, wait_until
 
 pytestmark = [
     pytest.mark.live,
@@ -128,6 +130,24 @@ def test_wrong_passwords_are_delayed_then_refused_and_other_addresses_log_in(
     assert not ok and "Authentication failed" in answer  # banned: the right password too
     ok, seconds, _ = imap_try(node, ALICE, PASSWORD, "127.0.0.8")
     assert ok and seconds < DELAYED
+    # One guard for every protocol Dovecot checks passwords for.
+    assert not pop3_try(node, ALICE, PASSWORD, source)
+    assert pop3_try(node, ALICE, PASSWORD, "127.0.0.8")
+
+
+def pop3_try(node: MailStack, user: str, password: str, source: str) -> bool:
+    pop = _BoundPOP3(HOST, node.ports["pop3"], source, timeout=30)
+    try:
+        if "STLS" in pop.capa():
+            pop.stls(_tls())
+        pop.user(user)
+        pop.pass_(password)
+        return True
+    except poplib.error_proto:
+        return False
+    finally:
+        with contextlib.suppress(poplib.error_proto, OSError):
+            pop.quit()
 
 
 def smtp_plain(node: MailStack, user: str, password: str, source: str) -> bool:
