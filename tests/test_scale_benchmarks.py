@@ -26,6 +26,9 @@ def _smoke(script: str) -> str:
     [
         ("account_scale.py", ["create ", "update ", "delete ", "old plan check (COUNT)"]),
         ("batch_actions.py", ["batch deactivate", "(100 deleted.)", "one by one delete"]),
+        # issue 15: the node's rspamd milter (DKIM signing, scoring) against the same stack
+        # with rspamd stopped.
+        ("milter_throughput.py", ["without the milter", "with rspamd", "added by rspamd"]),
     ],
 )
 def test_benchmark_smoke(script: str, lines: list[str]) -> None:
