@@ -1,4 +1,4 @@
-"""The DKIM tab's one form: which action, with its algorithm or selector."""
+"""The DKIM & spam tab's forms: a DKIM action with its algorithm or selector; the spam scores."""
 
 from __future__ import annotations
 
@@ -22,3 +22,15 @@ class DkimActionForm(forms.Form):
             self.add_error("selector", "Choose the key to activate.")
         data["algorithm"] = data.get("algorithm") or "rsa"
         return data
+
+
+class SpamScoresForm(forms.Form):
+    spam_junk_score = forms.DecimalField(
+        label="Junk from score", max_digits=5, decimal_places=1,
+        help_text="Inbound mail scoring this or more goes to Junk (or the inbox, for accounts "
+        "that asked for spam there).",
+    )  # fmt: skip
+    spam_reject_score = forms.DecimalField(
+        label="Refuse from score", max_digits=5, decimal_places=1,
+        help_text="Inbound mail scoring this or more is refused with a 5xx reply.",
+    )  # fmt: skip

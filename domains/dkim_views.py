@@ -1,4 +1,5 @@
-"""The domain's DKIM tab: its keys, the TXT records to publish, generate / rotate / activate."""
+"""The domain's DKIM & spam tab: its keys, the TXT records to publish, generate / rotate /
+activate; and the spam scores of its inbound mail."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from domains.dkim_forms import DkimActionForm
+from domains.dkim_forms import DkimActionForm, SpamScoresForm
 from domains.dkim_services import dkim_activate, dkim_generate, dkim_records, dkim_rotate
+from domains.spam_services import domain_set_spam_scores
 from organizations.access import can_change_domain, get_domain_for_request
 from provisioning.mailstack import rspamd
 from provisioning.node.paths import NodePaths
@@ -35,8 +37,25 @@ def _node_problem() -> str:
 def domain_dkim(request: HttpRequest, domain_id: int) -> HttpResponse:
     writing = request.method == "POST"
     domain = get_domain_for_request(request, domain_id, write=writing)
-    form = DkimActionForm(request.POST if writing else None)
-    if writing and form.is_valid():
+    spam_posted = writing and "spam_junk_score" in request.POST
+    initial = {"spam_junk_score": domain.spam_junk_score,
+               "spam_reject_score": domain.spam_reject_score}  # fmt: skip
+    spam_form = SpamScoresForm(request.POST if spam_posted else None, initial=initial)
+    form = DkimActionForm(request.POST if writing and not spam_posted else None)
+    if spam_posted and spam_form.is_valid():
+        try:
+            domain_set_spam_scores(
+                actor=Actor.for_request(request),
+                domain=domain,
+                junk=spam_form.cleaned_data["spam_junk_score"],
+                reject=spam_form.cleaned_data["spam_reject_score"],
+            )
+        except ValidationError as exc:
+            add_service_errors(spam_form, exc)
+        else:
+            messages.success(request, f"The spam scores of {domain.display_name} are saved.")
+            return redirect("domain_dkim", domain_id=domain.pk)
+    elif writing and not spam_posted and form.is_valid():
         data, actor = form.cleaned_data, Actor.for_request(request)
         try:
             if data["action"] == "generate":
@@ -54,6 +73,10 @@ def domain_dkim(request: HttpRequest, domain_id: int) -> HttpResponse:
                 note = f"Publish the record of {key.selector}, then activate it."
             messages.success(request, note)
             return redirect("domain_dkim", domain_id=domain.pk)
+    can_change = writing or can_change_domain(request.user, domain)
+    if not can_change:
+        for field in spam_form.fields.values():
+            field.disabled = True
     records = dkim_records(domain)
     return render(
         request,
@@ -62,10 +85,11 @@ def domain_dkim(request: HttpRequest, domain_id: int) -> HttpResponse:
             "domain": domain,
             "tab": "dkim",
             "form": form,
+            "spam_form": spam_form,
             "records": records,
             "waiting": [r for r in records if r.state == "next"],
             "signing": [r for r in records if r.signing],
-            "can_change": writing or can_change_domain(request.user, domain),
+            "can_change": can_change,
             "node_problem": _node_problem() if records else "",
         },
     )

@@ -87,3 +87,20 @@ def test_generate_copy_and_activate_in_a_browser(live_server, page, domain_name)
     page.locator(".dkim-signing >> text=with " + key.selector).wait_for()
     key.refresh_from_db()
     assert key.state == "active"
+
+
+def test_spam_scores_are_saved_or_refused_next_to_their_field(world) -> None:
+    client, domain = world.client("alice"), world.acme_domain
+    page = client.get(_url(domain)).content.decode()
+    assert 'name="spam_junk_score" value="6.0"' in page
+    bad = {"spam_junk_score": "9", "spam_reject_score": "8"}
+    page = client.post(_url(domain), bad).content.decode()
+    assert "The junk score cannot be above the reject score." in page
+    domain.refresh_from_db()
+    assert domain.spam_junk_score == 6
+    good = {"spam_junk_score": "5", "spam_reject_score": "12.5"}
+    assert client.post(_url(domain), good).status_code == 302
+    domain.refresh_from_db()
+    assert (float(domain.spam_junk_score), float(domain.spam_reject_score)) == (5.0, 12.5)
+    assert world.client("bob").post(_url(domain), good).status_code == 403
+    assert "disabled" in world.client("bob").get(_url(domain)).content.decode()
