@@ -290,7 +290,8 @@ def test_each_account_gets_its_own_limit_else_the_domains_else_the_plans(
     mailbox_create(actor=ACTOR, domain=domain, local_part="inherits", password=PASSWORD)
     Domain.objects.filter(pk=domain.pk).update(default_daily_send_limit=250)
     domain = Domain.objects.get(pk=domain.pk)
-    with django_assert_num_queries(2):  # the plan's maximums, then one pass over the accounts
+    # The plan's maximums, the domain's signing keys (DKIM), then one pass over the accounts.
+    with django_assert_num_queries(3):
         state = domain_state(domain, 1)
     limits = {
         a.local_part: (a.daily_limit, a.hourly_limit, a.max_recipients) for a in state.accounts
