@@ -105,6 +105,27 @@ def test_attempts_under_way_count_at_once() -> None:
     in_own_loop(run())
 
 
+def test_correct_logins_without_a_session_id_never_add_up() -> None:
+    """Postfix's SMTP AUTH reaches the policy with no session id: its correct logins must not
+    stay counted as attempts under way, and its wrong ones still count."""
+
+    async def run() -> None:
+        guard = Guard(RULES, GuardStore(None, MemoryStore(RULES)))
+        smtp = {"login": "f@x.test", "remote": "192.0.2.90", "protocol": "smtp"}
+        for _ in range(3 * RULES.ban_after):
+            assert await guard.allow(smtp) == 0
+            assert await guard.allow(smtp) == 0  # Dovecot asks again after a correct password
+            await guard.report({**smtp, "success": True})
+        assert guard.metrics.bans == 0
+        statuses = []
+        for _ in range(RULES.ban_after + 1):
+            statuses.append(await guard.allow(smtp))
+            await guard.report({**smtp, "success": False, "policy_reject": statuses[-1] < 0})
+        assert statuses == [0, 0, 0, 1, 2, REFUSE] and guard.metrics.bans == 1
+
+    in_own_loop(run())
+
+
 def test_redis_store_is_shared_and_falls_back_to_memory_when_redis_is_away() -> None:
     async def run() -> None:
         prefix = f"tm-guard-unit-{uuid.uuid4().hex}/"

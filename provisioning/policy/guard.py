@@ -49,7 +49,14 @@ class Guard:
             return GO_ON
         self.metrics.checks += 1
         login, now = login_key(str(request.get("login") or "")), time.time()
-        seen = await self.store.attempt(client, login, _attempt(request), now)
+        session = _session(request)
+        attempt = session or _fresh_attempt()
+        seen = await self.store.attempt(client, login, attempt, now)
+        if session is None:
+            # Nothing ties this check to its report (Postfix's SASL requests carry no session
+            # id): a correct login could never take its attempt back, so the failure is counted
+            # when it is reported instead.
+            await self.store.refused(client, attempt)
         status = answer(self.rules, seen)
         if status == REFUSE:
             self.metrics.refusals += 1
@@ -64,13 +71,17 @@ class Guard:
         if client is None or self.rules.is_exempt(client.split("/")[0]):
             return
         login, now = login_key(str(request.get("login") or "")), time.time()
+        session = _session(request)
         if request.get("success") is True:
-            await self.store.success(client, login, _attempt(request), now)
+            await self.store.success(client, login, session or _fresh_attempt(), now)
             return
         if request.get("policy_reject") is True:
-            await self.store.refused(client, _attempt(request))  # no password was checked
+            if session is not None:
+                await self.store.refused(client, session)  # no password was checked
             return
         self.metrics.failures += 1
+        if session is None:  # not counted when it was asked (allow): count it now
+            await self.store.attempt(client, login, _fresh_attempt(), now)
         protocol = str(request.get("protocol") or "")[:20]
         failures = await self.store.failure(client, login, protocol, now)
         if bans_now(self.rules, failures):
@@ -85,8 +96,11 @@ class Guard:
                         time.ctime(ban.until), ban.reason, login)  # fmt: skip
 
 
-def _attempt(request: dict[str, Any]) -> str:
+def _session(request: dict[str, Any]) -> str | None:
     """The attempt's own name: Dovecot's session id, the same in its before-auth check, its
-    after-auth check and its report; without one, a name of its own."""
-    session = str(request.get("session") or "")[:64]
-    return session or f"{time.time_ns()}:{secrets.token_hex(4)}"
+    after-auth check and its report (IMAP, POP3, ManageSieve; not Postfix's SMTP AUTH)."""
+    return str(request.get("session") or "")[:64] or None
+
+
+def _fresh_attempt() -> str:
+    return f"{time.time_ns()}:{secrets.token_hex(4)}"
