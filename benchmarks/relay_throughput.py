@@ -114,7 +114,8 @@ def main() -> None:
     from provisioning.node.paths import NodePaths
     from provisioning.node.state import AccountState, DomainState
     from provisioning.node.usage import UsageStore
-    from provisioning.policy.daemon import CounterStore
+    from provisioning.policy.daemon import CounterStore, GuardConfig
+    from provisioning.policy.guard_rules import GuardRules
     from tests.bed import RedisServer
     from tests.capture_smtp import CaptureSMTP
 
@@ -128,6 +129,8 @@ def main() -> None:
         usage=UsageStore(url=redis.url(1), prefix="bench/"),
         sending=CounterStore(url=redis.url(2), prefix="bench/"),
         relay=Relay(f"[{HOST}]:{capture.port}"),
+        # The password guard on, with its default rules, in the benchmark's own Redis.
+        guard=GuardConfig(redis.url(3), "bench/", GuardRules(), "bench"),
     )
     try:
         ports = stack.start()
