@@ -128,6 +128,7 @@ class Page:
 NEW = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
 PAGES = [
     Page("domain_settings", "alice", "catchall_target"),
+    Page("domain_dkim", "alice", "spam_junk_score"),
     Page("mailbox_detail", "alice", "first_name"),
     Page("mailbox_forwarding", "alice", "forward_to"),
     Page("mailbox_security", "alice", "allowed_networks"),
