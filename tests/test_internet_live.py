@@ -117,7 +117,7 @@ class Provider:
 @pytest.fixture(scope="module")
 def providers() -> Iterator[tuple[Provider, Provider]]:
     if not _public_ports_free():
-        pytest.skip("a standard mail port on 127.0.0.2/127.0.0.3 is taken (another run?)")
+        pytest.fail("a standard mail port on 127.0.0.2/127.0.0.3 is taken (another run?)")
     domains = ("provider-a.test", "provider-b.test")
     zones = {d: mail_zone(d, a) for d, a in zip(domains, ADDRESSES, strict=True)}
     run = f"tm-inet-{os.getpid()}-{int(time.time())}"
