@@ -28,8 +28,8 @@ import time
 import zlib
 from pathlib import Path
 
-from bench_bed import REPO, percentile
-from relay_throughput import HOST, PASSWORD, _drive
+from bench_bed import REPO
+from relay_throughput import HOST, PASSWORD, _drive, rate_and_latency, received
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tempusmail.settings")
 DOMAIN = "relay-bench.test"  # relay_throughput's sender domain (its _drive signs as it)
@@ -49,21 +49,11 @@ def _wait_for_port(port: int, timeout: float) -> None:
 def _measure(capture, port: int, *, count: int, clients: int, first: int, signed: bool):
     start = time.monotonic()
     _drive(port, login=f"sender@{DOMAIN}", count=count, clients=clients, first=first)
-    wanted = {f"customer{i}@far.test" for i in range(first, first + count)}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        got = [m for m in list(capture.received) if m.recipients[0] in wanted]
-        if len(got) >= len(wanted):
-            break
-        time.sleep(0.02)
-    else:
-        sys.exit(f"only {len(got)} of {count} messages reached the smarthost in 120 s")
+    got = received(capture, first=first, count=count)
     with_signature = sum(m.message["DKIM-Signature"] is not None for m in got)
     if with_signature != (count if signed else 0):
         sys.exit(f"{with_signature} of {count} messages signed; expected {'all' if signed else 0}")
-    end = max(m.at for m in got)
-    latency = [(m.at - float(m.message["X-Bench-Sent"])) * 1000 for m in got]
-    return count / (end - start), percentile(latency, 50), percentile(latency, 95)
+    return rate_and_latency(got, start, 95)
 
 
 def _pin(work: Path, core: int) -> None:

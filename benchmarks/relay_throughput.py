@@ -69,21 +69,29 @@ def _drive(port: int, *, login: str | None, count: int, clients: int, first: int
     return sent
 
 
-def _measure(capture, port: int, *, login: str | None, count: int, clients: int, first: int):
-    start = time.monotonic()
-    _drive(port, login=login, count=count, clients=clients, first=first)
+def received(capture, *, first: int, count: int) -> list:
+    """Wait until the smarthost has messages first..first+count-1 (exits after 120 s)."""
     wanted = {f"customer{i}@far.test" for i in range(first, first + count)}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         got = [m for m in list(capture.received) if m.recipients[0] in wanted]
         if len(got) >= len(wanted):
-            break
+            return got
         time.sleep(0.02)
-    else:
-        sys.exit(f"only {len(got)} of {count} messages reached the smarthost in 120 s")
+    sys.exit(f"only {len(got)} of {count} messages reached the smarthost in 120 s")
+
+
+def rate_and_latency(got: list, start: float, pct: float) -> tuple[float, float, float]:
+    """Messages/s from start to the last arrival, and the p50 and p<pct> latency in ms."""
     end = max(m.at for m in got)
     latency = [(m.at - float(m.message["X-Bench-Sent"])) * 1000 for m in got]
-    return count / (end - start), percentile(latency, 50), percentile(latency, 99)
+    return len(got) / (end - start), percentile(latency, 50), percentile(latency, pct)
+
+
+def _measure(capture, port: int, *, login: str | None, count: int, clients: int, first: int):
+    start = time.monotonic()
+    _drive(port, login=login, count=count, clients=clients, first=first)
+    return rate_and_latency(received(capture, first=first, count=count), start, 99)
 
 
 def main() -> None:
