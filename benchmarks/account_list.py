@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +74,20 @@ def scratch_postgres(url: str, *, keep: bool = False) -> Iterator[str]:
         else:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(drop)
+
+
+def on_scratch_database(database_url: str, prefix: str, run: Callable[[str, Path], None]) -> None:
+    """run(database URL, node folder) on a scratch database: one made on the PostgreSQL server
+    of database_url and dropped afterwards, else an SQLite file; both in a temporary folder."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        if database_url:
+            with scratch_postgres(database_url) as url:
+                run(url, work / "node")
+        else:
+            run(f"sqlite:///{work / 'bench.sqlite3'}", work / "node")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def seed(accounts: int) -> tuple[Domain, AbstractBaseUser]:

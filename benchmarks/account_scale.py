@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import account_list  # also puts the repository on the path
-from account_list import database_name, scratch_postgres
+from account_list import database_name, on_scratch_database
 
 account_list.SCRATCH_DB = "tempusmail_bench_scale"  # its own scratch database
 
@@ -199,15 +197,9 @@ def main() -> None:
     if args.smoke:
         args.small, args.large, args.rounds = 100, 2000, 5
 
-    work = Path(tempfile.mkdtemp(prefix="tempusmail-bench-scale-"))
-    try:
-        if args.database_url:
-            with scratch_postgres(args.database_url) as url:
-                run(args, url, work / "node")
-        else:
-            run(args, f"sqlite:///{work / 'bench.sqlite3'}", work / "node")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    on_scratch_database(
+        args.database_url, "tempusmail-bench-scale-", lambda url, node: run(args, url, node)
+    )
 
 
 if __name__ == "__main__":

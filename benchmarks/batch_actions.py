@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import account_list  # also puts the repository on the path
-from account_list import database_name, scratch_postgres
+from account_list import database_name, on_scratch_database
 from account_scale import seed_accounts
 
 account_list.SCRATCH_DB = "tempusmail_bench_batch"  # its own scratch database
@@ -125,15 +123,9 @@ def main() -> None:
     if args.smoke:
         args.accounts, args.others, args.baseline = 100, 100, 20
 
-    work = Path(tempfile.mkdtemp(prefix="tempusmail-bench-batch-"))
-    try:
-        if args.database_url:
-            with scratch_postgres(args.database_url) as url:
-                run(args, url, work / "node")
-        else:
-            run(args, f"sqlite:///{work / 'bench.sqlite3'}", work / "node")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    on_scratch_database(
+        args.database_url, "tempusmail-bench-batch-", lambda url, node: run(args, url, node)
+    )
 
 
 if __name__ == "__main__":
